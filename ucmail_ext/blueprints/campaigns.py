@@ -1,0 +1,16 @@
+"""Campaigns pages."""
+
+from __future__ import annotations
+
+from flask import render_template
+
+from ucmail_ext.auth import require_role
+from ucmail_ext.blueprints.common import make_blueprint
+
+campaigns_bp = make_blueprint("campaigns", __name__)
+
+
+@campaigns_bp.get("/")
+@require_role("supervisor")
+def index() -> str:
+    return render_template("ucmail/overview.html", section="Campaigns")

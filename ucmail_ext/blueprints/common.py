@@ -1,0 +1,78 @@
+"""What every ucmail blueprint shares: templates, static files, CSRF, page context.
+
+Each blueprint carries these itself (instead of init_app adding them once) so that a
+host that registers only one blueprint still gets a working, protected page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, request, url_for
+
+from ucmail_ext.auth import check_csrf, csrf_token, current_agent_id, has_role
+from ucmail_ext.config import ALL_BLUEPRINTS
+
+# Landing view of each blueprint, for the navigation bar.
+NAV = (
+    ("agent", "agent.portal", "Portal", "agent"),
+    ("supervision", "supervision.index", "Supervision", "supervisor"),
+    ("recordings", "recordings.index", "Recordings", "agent"),
+    ("campaigns", "campaigns.index", "Campaigns", "supervisor"),
+    ("members", "members.index", "Members", "supervisor"),
+    ("templates", "templates.index", "Templates", "supervisor"),
+    ("dialer", "dialer.index", "Dialer", "supervisor"),
+)
+
+
+def make_blueprint(name: str, import_name: str, **kwargs: Any) -> Blueprint:
+    bp = Blueprint(
+        f"ucmail_{name}",
+        import_name,
+        template_folder="../templates",
+        static_folder="../static",
+        static_url_path="/static",
+        **kwargs,
+    )
+    bp.before_request(check_csrf)
+    bp.context_processor(page_context)
+    return bp
+
+
+def ucmail_static(filename: str) -> str:
+    """A static URL served by whichever ucmail blueprint handles this request."""
+    endpoint = f"{request.blueprint}.static" if request.blueprint else None
+    if not endpoint or endpoint not in current_app.view_functions:
+        endpoint = next(
+            f"ucmail_{n}.static"
+            for n in ALL_BLUEPRINTS
+            if f"ucmail_{n}.static" in current_app.view_functions
+        )
+    return url_for(endpoint, filename=f"ucmail/{filename}")
+
+
+def nav_links() -> list[dict[str, str]]:
+    links = []
+    for name, view, label, role in NAV:
+        endpoint = f"ucmail_{view}"
+        if endpoint in current_app.view_functions and has_role(role):
+            links.append(
+                {
+                    "url": url_for(endpoint),
+                    "label": label,
+                    "active": request.blueprint == f"ucmail_{name}",
+                }
+            )
+    return links
+
+
+def page_context() -> dict[str, Any]:
+    return {
+        "ucmail_base_template": current_app.config["UCMAIL_BASE_TEMPLATE"],
+        "ucmail_static": ucmail_static,
+        "ucmail_nav": nav_links,
+        "ucmail_csrf_token": csrf_token,
+        "ucmail_live_poll_ms": current_app.config["UCMAIL_LIVE_POLL_MS"],
+        "ucmail_agent_id": current_agent_id(),
+        "ucmail_has_role": has_role,
+    }

@@ -1,0 +1,16 @@
+"""Dialer pages."""
+
+from __future__ import annotations
+
+from flask import render_template
+
+from ucmail_ext.auth import require_role
+from ucmail_ext.blueprints.common import make_blueprint
+
+dialer_bp = make_blueprint("dialer", __name__)
+
+
+@dialer_bp.get("/")
+@require_role("supervisor")
+def index() -> str:
+    return render_template("ucmail/overview.html", section="Dialer")

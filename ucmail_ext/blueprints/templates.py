@@ -1,0 +1,16 @@
+"""Templates pages."""
+
+from __future__ import annotations
+
+from flask import render_template
+
+from ucmail_ext.auth import require_role
+from ucmail_ext.blueprints.common import make_blueprint
+
+templates_bp = make_blueprint("templates", __name__)
+
+
+@templates_bp.get("/")
+@require_role("supervisor")
+def index() -> str:
+    return render_template("ucmail/overview.html", section="Templates")

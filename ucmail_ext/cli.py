@@ -1,0 +1,57 @@
+"""``flask ucmail ...``: migrations and the long-running worker modes."""
+
+from __future__ import annotations
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+
+from ucmail_ext import migrations
+
+ucmail_cli = AppGroup("ucmail", help="ucmail: email campaigns for this helpdesk.")
+db_cli = AppGroup("db", help="ucmail's own migrations (version table ucmail_alembic_version).")
+ucmail_cli.add_command(db_cli)
+
+
+def _engine():  # type: ignore[no-untyped-def]
+    return current_app.extensions["ucmail"].db.engine
+
+
+@db_cli.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Create or update ucmail's tables."""
+    migrations.upgrade(_engine(), revision)
+    click.echo(f"ucmail database at {migrations.current(_engine()) or 'base'}")
+
+
+@db_cli.command("downgrade")
+@click.argument("revision", default="-1")
+def db_downgrade(revision: str) -> None:
+    """Step ucmail's tables back (``base`` removes them all)."""
+    migrations.downgrade(_engine(), revision)
+    click.echo(f"ucmail database at {migrations.current(_engine()) or 'base'}")
+
+
+@db_cli.command("current")
+def db_current() -> None:
+    """Show the applied ucmail revision and the newest one shipped."""
+    click.echo(f"current: {migrations.current(_engine()) or 'base'}; head: {migrations.head()}")
+
+
+@db_cli.command("revision")
+@click.option("-m", "--message", required=True)
+@click.option("--autogenerate/--empty", default=True)
+def db_revision(message: str, autogenerate: bool) -> None:
+    """(ucmail developers) write a new migration from the models."""
+    migrations.revision(_engine(), message, autogenerate=autogenerate)
+
+
+def register_cli(app: Flask) -> None:
+    name = app.config["UCMAIL_CLI_GROUP"]
+    if not name:
+        return
+    if name == ucmail_cli.name:
+        app.cli.add_command(ucmail_cli)
+    else:
+        app.cli.add_command(ucmail_cli, name=name)

@@ -1,0 +1,100 @@
+"""Credentials at rest and signed links.
+
+Mailbox passwords are Fernet-encrypted (MultiFernet so keys rotate); with neither
+``UCMAIL_ENCRYPTION_KEYS`` nor ``SECRET_KEY`` ucmail refuses to start rather than
+store plaintext. Links that arrive without a session (tracking pixel, rating,
+one-click unsubscribe) carry itsdangerous tokens salted per purpose, so a token made
+for one purpose is worthless for another.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterable
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from flask import Flask, current_app
+from itsdangerous import BadSignature, URLSafeSerializer
+
+PURPOSES = ("pixel", "rating", "unsubscribe", "attachment")
+
+
+class ConfigurationError(RuntimeError):
+    """ucmail cannot run safely with this configuration."""
+
+
+class DecryptionError(ValueError):
+    """A stored secret cannot be read with the configured keys."""
+
+
+def _derive_key(secret: str | bytes) -> bytes:
+    raw = secret.encode() if isinstance(secret, str) else secret
+    digest = hashlib.sha256(b"ucmail-credentials:" + raw).digest()
+    return base64.urlsafe_b64encode(digest)
+
+
+def build_cipher(keys: str | Iterable[str] | None, secret_key: Any) -> MultiFernet:
+    if isinstance(keys, str):
+        keys = [k.strip() for k in keys.split(",") if k.strip()]
+    key_list = list(keys or [])
+    if key_list:
+        try:
+            return MultiFernet([Fernet(k) for k in key_list])
+        except (ValueError, TypeError) as exc:
+            raise ConfigurationError(
+                "UCMAIL_ENCRYPTION_KEYS holds a key that is not a Fernet key "
+                "(make one with: python -c 'from cryptography.fernet import Fernet; "
+                "print(Fernet.generate_key().decode())')"
+            ) from exc
+    if secret_key:
+        return MultiFernet([Fernet(_derive_key(secret_key))])
+    raise ConfigurationError(
+        "ucmail needs UCMAIL_ENCRYPTION_KEYS or SECRET_KEY to encrypt mailbox passwords; "
+        "it will not store them in plaintext"
+    )
+
+
+def _cipher(app: Flask | None = None) -> MultiFernet:
+    return (app or current_app).extensions["ucmail"].cipher
+
+
+def encrypt_secret(plaintext: str, app: Flask | None = None) -> bytes:
+    return _cipher(app).encrypt(plaintext.encode("utf-8"))
+
+
+def decrypt_secret(token: bytes | None, app: Flask | None = None) -> str:
+    if not token:
+        return ""
+    try:
+        return _cipher(app).decrypt(bytes(token)).decode("utf-8")
+    except InvalidToken as exc:
+        raise DecryptionError(
+            "a stored mailbox password cannot be decrypted: was UCMAIL_ENCRYPTION_KEYS "
+            "or SECRET_KEY changed without keeping the old key?"
+        ) from exc
+
+
+def rotate_secret(token: bytes, app: Flask | None = None) -> bytes:
+    """Re-encrypt under the newest key (after adding a key in front of the list)."""
+    return _cipher(app).rotate(bytes(token))
+
+
+def _serializer(purpose: str, app: Flask | None = None) -> URLSafeSerializer:
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown token purpose {purpose!r}")
+    app = app or current_app
+    return URLSafeSerializer(app.config["SECRET_KEY"], salt=f"ucmail.{purpose}")
+
+
+def make_token(purpose: str, payload: Any, app: Flask | None = None) -> str:
+    return _serializer(purpose, app).dumps(payload)
+
+
+def read_token(purpose: str, token: str, app: Flask | None = None) -> Any | None:
+    """The payload, or None when the token was tampered with or made for another purpose."""
+    try:
+        return _serializer(purpose, app).loads(token)
+    except BadSignature:
+        return None

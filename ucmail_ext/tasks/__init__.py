@@ -1,0 +1,7 @@
+"""ucmail's Celery tasks: thin ``@shared_task``s named ``ucmail.<area>.<verb>``.
+
+Importing this package registers them; ``init_app`` does. Tasks take ids, never ORM
+objects, and are idempotent: with ``acks_late`` a redelivered task is normal.
+"""
+
+from ucmail_ext.tasks import system  # noqa: F401
