@@ -76,11 +76,18 @@ def _change(state: AgentState, status: str) -> None:
         state.since = utcnow()
 
 
-def heartbeat(agent_id: str, display_name: str = "") -> AgentState:
-    """The portal calls this every few seconds; coming online asks for routing."""
+def heartbeat(agent_id: str, display_name: str = "", screen: str | None = None) -> AgentState:
+    """The portal calls this every few seconds; coming online asks for routing.
+
+    ``screen`` is the portal's snapshot (JSON text: what is open, the draft being
+    typed) that the supervisor's "monitor screen" mirrors.
+    """
     state = get_or_create(agent_id, display_name)
     was_routable = is_routable(state)
     state.last_heartbeat_at = utcnow()
+    if screen is not None:
+        state.screen = screen[:200_000]
+        state.screen_updated_at = state.last_heartbeat_at
     if state.status not in ONLINE_STATUSES:
         _change(state, "free")
     _session().commit()
