@@ -1,0 +1,342 @@
+"""ucmail_ext.mail.smtp against a real (aiosmtpd) SMTP server."""
+
+from __future__ import annotations
+
+import dataclasses
+import email
+import time
+from email import policy
+from email.message import EmailMessage
+
+import pytest
+
+from tests.fixtures.servers import REJECT_REPLY, SmtpSink, free_port
+from ucmail_ext.mail.smtp import (
+    InvalidHeaderError,
+    OutgoingAttachment,
+    SmtpConnection,
+    SmtpSettings,
+    build_message,
+    check_login,
+    message_bytes,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def _settings(sink: SmtpSink, **changes: object) -> SmtpSettings:
+    username, password = sink.credentials or ("", "")
+    base = SmtpSettings(
+        host=sink.host,
+        port=sink.port,
+        security="none",
+        username=username,
+        password=password,
+        timeout=2,
+        sender="campaign@example.org",
+    )
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def _simple(n: int = 1, to: str = "customer@example.org") -> object:
+    return build_message(
+        sender="campaign@example.org", to=[to], subject=f"Message {n}", text=f"body {n}"
+    )
+
+
+def _parse(raw: bytes) -> EmailMessage:
+    return email.message_from_bytes(raw, policy=policy.default)  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------------- sending
+
+
+def test_text_html_and_attachment_arrive_intact(smtp_sink: SmtpSink) -> None:
+    message = build_message(
+        sender=("Support Team", "support@example.org"),
+        to=[("Zoë Client", "zoe@example.org")],
+        cc=["boss@example.org"],
+        bcc=["archive@example.org"],
+        subject="Your ticket — résumé",
+        text="Plain body",
+        html="<p>HTML body <img src='cid:logo'></p>",
+        attachments=[
+            OutgoingAttachment("report.pdf", "application/pdf", b"%PDF-1.4 data"),
+            OutgoingAttachment("logo.png", "image/png", b"\x89PNG\r\n", content_id="logo"),
+        ],
+        headers={"Auto-Submitted": "auto-replied"},
+    )
+    with SmtpConnection(_settings(smtp_sink)) as connection:
+        result = connection.send(message)
+    assert result.ok, result
+
+    [received] = smtp_sink.wait_for(1)
+    assert received.mail_from == "support@example.org"
+    assert set(received.rcpt_tos) == {"zoe@example.org", "boss@example.org", "archive@example.org"}
+    parsed = _parse(received.raw)
+    assert parsed["Subject"] == "Your ticket — résumé"
+    assert parsed["To"].addresses[0].display_name == "Zoë Client"
+    assert parsed["Bcc"] is None
+    assert parsed["Auto-Submitted"] == "auto-replied"
+    assert parsed.get_body(("plain",)).get_content().strip() == "Plain body"
+    assert "HTML body" in parsed.get_body(("html",)).get_content()
+    parts = {part.get_filename(): part for part in parsed.iter_attachments()}
+    assert parts["report.pdf"].get_content() == b"%PDF-1.4 data"
+    assert parts["logo.png"]["Content-ID"] == "<logo>"
+    assert parts["logo.png"].get_content_disposition() == "inline"
+
+
+def test_threading_headers_are_set_once(smtp_sink: SmtpSink) -> None:
+    message = build_message(
+        sender="campaign@example.org",
+        to=["customer@example.org"],
+        subject="Re: order",
+        text="answer",
+        message_id="<ours.1@example.org>",
+        in_reply_to="<theirs.2@example.com>",
+        references=["<root.1@example.com>", "<theirs.2@example.com>"],
+        headers={
+            "List-Unsubscribe": "<https://example.org/u/abc>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        },
+    )
+    with SmtpConnection(_settings(smtp_sink)) as connection:
+        assert connection.send(message).ok
+
+    parsed = _parse(smtp_sink.wait_for(1)[0].raw)
+    assert parsed.get_all("Message-ID") == ["<ours.1@example.org>"]
+    assert parsed.get_all("In-Reply-To") == ["<theirs.2@example.com>"]
+    assert parsed.get_all("References") == ["<root.1@example.com> <theirs.2@example.com>"]
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_send_raw_sends_prerendered_bytes_on_the_same_session(smtp_sink: SmtpSink) -> None:
+    raw = message_bytes(_simple(7))  # type: ignore[arg-type]
+    with SmtpConnection(_settings(smtp_sink)) as connection:
+        assert connection.send(_simple(1)).ok  # type: ignore[arg-type]
+        assert connection.send_raw("bounces@example.org", ["x@example.org"], raw).ok
+    first, second = smtp_sink.wait_for(2)
+    assert second.raw.rstrip(b"\r\n") == raw.rstrip(b"\r\n")
+    assert second.mail_from == "bounces@example.org"
+    assert first.session_id == second.session_id
+
+
+def test_a_batch_reuses_one_session(smtp_sink: SmtpSink) -> None:
+    with SmtpConnection(_settings(smtp_sink)) as connection:
+        results = [connection.send(_simple(n)) for n in range(10)]  # type: ignore[arg-type]
+    assert all(result.ok for result in results)
+    assert len(smtp_sink.wait_for(10)) == 10
+    assert smtp_sink.session_ids == {1}
+    assert connection.sessions_opened == 1
+
+
+def test_session_is_recycled_after_max_emails(smtp_sink: SmtpSink) -> None:
+    with SmtpConnection(_settings(smtp_sink, max_emails=3)) as connection:
+        for n in range(7):
+            assert connection.send(_simple(n)).ok  # type: ignore[arg-type]
+    sessions = [message.session_id for message in smtp_sink.wait_for(7)]
+    assert sessions == [1, 1, 1, 2, 2, 2, 3]
+
+
+# ---------------------------------------------------------------------------- failures
+
+
+def test_451_is_a_retryable_tempfail(smtp_sink: SmtpSink) -> None:
+    smtp_sink.mode = "tempfail"
+    with SmtpConnection(_settings(smtp_sink)) as connection:
+        result = connection.send(_simple())  # type: ignore[arg-type]
+    assert result.status == "tempfail"
+    assert result.retryable
+    assert result.code == 451
+    assert "4.3.0" in result.text
+
+
+def test_550_is_a_permfail_with_the_servers_answer(smtp_sink: SmtpSink) -> None:
+    smtp_sink.mode = "reject"
+    with SmtpConnection(_settings(smtp_sink)) as connection:
+        result = connection.send(_simple())  # type: ignore[arg-type]
+    assert result.status == "permfail"
+    assert not result.retryable
+    assert result.code == 550
+    assert result.text == REJECT_REPLY
+
+
+def test_the_session_survives_a_refused_message(smtp_sink: SmtpSink) -> None:
+    smtp_sink.fail_next(1, "reject")
+    with SmtpConnection(_settings(smtp_sink)) as connection:
+        assert connection.send(_simple(1)).status == "permfail"  # type: ignore[arg-type]
+        assert connection.send(_simple(2)).ok  # type: ignore[arg-type]
+        assert connection.sessions_opened == 1
+
+
+def test_each_refused_recipient_is_reported(smtp_sink: SmtpSink) -> None:
+    smtp_sink.refused_recipients["gone@example.org"] = "550 5.1.1 no such user"
+    smtp_sink.refused_recipients["full@example.org"] = "452 4.2.2 mailbox full"
+    message = build_message(
+        sender="campaign@example.org",
+        to=["gone@example.org", "ok@example.org"],
+        subject="s",
+        text="t",
+    )
+    with SmtpConnection(_settings(smtp_sink)) as connection:
+        partial = connection.send(message)
+        only_full = connection.send(_simple(to="full@example.org"))  # type: ignore[arg-type]
+        only_gone = connection.send(_simple(to="gone@example.org"))  # type: ignore[arg-type]
+
+    assert partial.ok
+    assert partial.refused == {"gone@example.org": (550, "5.1.1 no such user")}
+    assert smtp_sink.wait_for(1)[0].rcpt_tos == ("ok@example.org",)
+    assert only_full.status == "tempfail"
+    assert only_full.refused == {"full@example.org": (452, "4.2.2 mailbox full")}
+    assert only_gone.status == "permfail"
+    assert "no such user" in only_gone.text
+
+
+def test_a_silent_server_is_a_tempfail_within_the_timeout(smtp_sink: SmtpSink) -> None:
+    smtp_sink.mode = "silent"
+    with SmtpConnection(_settings(smtp_sink, timeout=1)) as connection:
+        started = time.monotonic()
+        result = connection.send(_simple())  # type: ignore[arg-type]
+        elapsed = time.monotonic() - started
+    assert result.status == "tempfail"
+    assert "timed out" in result.text
+    assert elapsed < 3
+
+
+def test_a_dropped_connection_is_a_tempfail_and_the_next_send_reconnects(
+    smtp_sink: SmtpSink,
+) -> None:
+    smtp_sink.fail_next(1, "drop")
+    with SmtpConnection(_settings(smtp_sink)) as connection:
+        dropped = connection.send(_simple(1))  # type: ignore[arg-type]
+        retried = connection.send(_simple(1))  # type: ignore[arg-type]
+    assert dropped.status == "tempfail"
+    assert dropped.code is None
+    assert retried.ok
+    assert connection.sessions_opened == 2
+
+
+def test_an_unreachable_server_is_a_tempfail_at_the_connect_stage() -> None:
+    settings = SmtpSettings(host="127.0.0.1", port=free_port(), security="none", timeout=1)
+    with SmtpConnection(settings) as connection:
+        result = connection.send(_simple())  # type: ignore[arg-type]
+    assert result.status == "tempfail"
+    assert result.stage == "connect"
+    assert "Connection refused" in result.text
+
+
+# ---------------------------------------------------------------------------- AUTH and TLS
+
+
+def test_sending_logs_in_when_the_server_requires_auth(smtp_sink_auth: SmtpSink) -> None:
+    with SmtpConnection(_settings(smtp_sink_auth)) as connection:
+        assert connection.send(_simple()).ok  # type: ignore[arg-type]
+    assert smtp_sink_auth.wait_for(1)[0].auth_user == _settings(smtp_sink_auth).username
+
+
+def test_check_login_accepts_the_right_password(smtp_sink_auth: SmtpSink) -> None:
+    result = check_login(_settings(smtp_sink_auth))
+    assert result.ok, result.message
+
+
+def test_wrong_password_fails_check_login_with_the_servers_text(smtp_sink_auth: SmtpSink) -> None:
+    wrong = _settings(smtp_sink_auth, password="Wr0ng-Secret-pw")
+    result = check_login(wrong)
+    assert not result.ok
+    assert "535 5.7.8 Authentication credentials invalid" in result.message
+    assert "Wr0ng-Secret-pw" not in result.message
+    assert "Wr0ng-Secret-pw" not in repr(wrong)
+
+
+def test_wrong_password_while_sending_is_a_connect_stage_tempfail(
+    smtp_sink_auth: SmtpSink,
+) -> None:
+    with SmtpConnection(_settings(smtp_sink_auth, password="Wr0ng-Secret-pw")) as connection:
+        result = connection.send(_simple())  # type: ignore[arg-type]
+    assert (result.status, result.stage, result.code) == ("tempfail", "connect", 535)
+    assert "Wr0ng-Secret-pw" not in result.text
+
+
+def test_starttls_with_the_servers_cert_as_ca_file(smtp_sink_auth: SmtpSink) -> None:
+    settings = _settings(smtp_sink_auth, security="starttls", ca_file=smtp_sink_auth.cert_path)
+    assert check_login(settings).ok
+    with SmtpConnection(settings) as connection:
+        assert connection.send(_simple()).ok  # type: ignore[arg-type]
+
+
+def test_implicit_tls_with_verification_off(smtp_sink: SmtpSink) -> None:
+    settings = _settings(smtp_sink, port=smtp_sink.ssl_port, security="ssl", verify_tls=False)
+    with SmtpConnection(settings) as connection:
+        assert connection.send(_simple()).ok  # type: ignore[arg-type]
+    assert len(smtp_sink.wait_for(1)) == 1
+
+
+def test_an_untrusted_certificate_is_refused(smtp_sink: SmtpSink) -> None:
+    result = check_login(_settings(smtp_sink, port=smtp_sink.ssl_port, security="ssl"))
+    assert not result.ok
+    assert "CERTIFICATE_VERIFY_FAILED" in result.message
+
+
+# ---------------------------------------------------------------------------- header safety
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        {"subject": "Hello\r\nBcc: victim@example.org"},
+        {"to": ["customer@example.org\nBcc: victim@example.org"]},
+        {"to": [("Name\r\nX-Evil: 1", "customer@example.org")]},
+        {"sender": ("Support\n", "support@example.org")},
+        {"reply_to": "a@example.org\r\n"},
+        {"headers": {"X-Campaign": "spring\r\nBcc: victim@example.org"}},
+        {"headers": {"X-Campaign": "null\0byte"}},
+        {"in_reply_to": "<a@b>\r\nBcc: victim@example.org"},
+        {"attachments": [OutgoingAttachment("a\r\nb.pdf", "application/pdf", b"x")]},
+    ],
+    ids=[
+        "subject",
+        "to",
+        "to-name",
+        "sender-name",
+        "reply-to",
+        "header",
+        "nul",
+        "in-reply-to",
+        "filename",
+    ],
+)
+def test_line_breaks_in_header_values_are_refused_before_building(field: dict) -> None:
+    arguments = {
+        "sender": "campaign@example.org",
+        "to": ["customer@example.org"],
+        "subject": "s",
+        "text": "t",
+    }
+    arguments.update(field)
+    with pytest.raises(InvalidHeaderError, match="line break or NUL"):
+        build_message(**arguments)  # type: ignore[arg-type]
+
+
+def test_message_id_cannot_be_smuggled_in_as_an_extra_header() -> None:
+    with pytest.raises(InvalidHeaderError, match="own parameter"):
+        build_message(
+            sender="campaign@example.org",
+            to=["customer@example.org"],
+            subject="s",
+            headers={"Message-ID": "<x@y>"},
+        )
+
+
+def test_a_malformed_message_id_is_refused() -> None:
+    with pytest.raises(InvalidHeaderError, match="Message-ID"):
+        build_message(
+            sender="campaign@example.org",
+            to=["customer@example.org"],
+            subject="s",
+            message_id="no-angle-brackets@example.org",
+        )
+
+
+def test_send_raw_refuses_line_breaks_in_envelope_addresses(smtp_sink: SmtpSink) -> None:
+    with SmtpConnection(_settings(smtp_sink)) as connection, pytest.raises(InvalidHeaderError):
+        connection.send_raw("a@example.org\r\nRCPT TO:<x@y>", ["b@example.org"], b"x")
