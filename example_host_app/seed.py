@@ -52,10 +52,17 @@ def _campaign(name: str, address: str, mail_host: str, smtp_port: int, imap_port
 
 
 def seed_demo(*, mail_host: str, smtp_port: int, imap_port: int) -> list[str]:
-    """Idempotent: running it twice leaves one of everything."""
+    """Idempotent: running it twice leaves one of everything.
+
+    Each campaign has its own mailbox; the dev server gives campaign N the IMAP port
+    ``imap_port + N``.
+    """
     db.create_all()
     users = [_user(*spec) for spec in DEMO_USERS]
-    campaigns = [_campaign(n, a, mail_host, smtp_port, imap_port) for n, a in DEMO_CAMPAIGNS]
+    campaigns = [
+        _campaign(name, address, mail_host, smtp_port, imap_port + n)
+        for n, (name, address) in enumerate(DEMO_CAMPAIGNS)
+    ]
     db.session.flush()
     agents = [u for u in users if "agent" in u.role_list]
     for campaign in campaigns:
