@@ -67,6 +67,8 @@ SETTINGS: dict[str, Setting] = {
     "LOCK_URL": Setting(
         None, "Redis URL for cross-worker locks; default: the Celery broker if Redis, else DB."
     ),
+    "LOCK_TTL": Setting(300, "Seconds a lock outlives a worker that stopped renewing it (crash)."),
+    "LOCK_PREFIX": Setting("ucmail:lock:", "Redis key prefix of ucmail's locks."),
     # Inbound
     "POLL_INTERVAL": Setting(30, "Seconds between mailbox polls (beat)."),
     "FETCH_BATCH": Setting(100, "Messages fetched per IMAP FETCH."),

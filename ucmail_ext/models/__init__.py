@@ -13,6 +13,7 @@ from ucmail_ext.models.interaction import (
     MessageRaw,
     Rating,
 )
+from ucmail_ext.models.lock import LockLease
 from ucmail_ext.models.template import Template
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "DialerList",
     "DialerRecord",
     "Interaction",
+    "LockLease",
     "MailboxCursor",
     "Member",
     "Message",
