@@ -83,7 +83,9 @@ def main() -> None:
     try:
         for box in mailboxes.values():
             processes.append(start_pymap(box, DATA / "imap.log"))
-        simulator = CustomerSimulator(HOST, SMTP_PORT, list(CAMPAIGN_ADDRESSES), CUSTOMER_INTERVAL)
+        simulator = CustomerSimulator(
+            HOST, SMTP_PORT, list(CAMPAIGN_ADDRESSES), CUSTOMER_INTERVAL, first_delay=12
+        )
         relay = start_relay(
             HOST, SMTP_PORT, RelayHandler(mailboxes, DATA / "outbox", simulator.answer), mailboxes
         )

@@ -38,8 +38,14 @@ NAMES = ("Maria Lopez", "John Smith", "Aiko Tanaka", "Pierre Martin", "Ana Souza
 
 class CustomerSimulator:
     def __init__(
-        self, smtp_host: str, smtp_port: int, campaign_addresses: list[str], interval: float
+        self,
+        smtp_host: str,
+        smtp_port: int,
+        campaign_addresses: list[str],
+        interval: float,
+        first_delay: float = 0.0,
     ) -> None:
+        self.first_delay = first_delay
         self.smtp_host, self.smtp_port = smtp_host, smtp_port
         self.addresses = campaign_addresses
         self.interval = interval
@@ -95,6 +101,10 @@ class CustomerSimulator:
         threading.Timer(3.0, self._send, args=(reply,)).start()
 
     def _run(self) -> None:
+        # Mail already in a mailbox when ucmail first connects is imported as history
+        # (never routed); the first customers wait for that first poll.
+        if self._stop.wait(self.first_delay):
+            return
         for _ in range(3):
             self._safe(self.write_in)
         while not self._stop.wait(self.interval):
