@@ -4,4 +4,7 @@ Importing this package registers them; ``init_app`` does. Tasks take ids, never 
 objects, and are idempotent: with ``acks_late`` a redelivered task is normal.
 """
 
-from ucmail_ext.tasks import system  # noqa: F401
+from ucmail_ext.tasks import (
+    routing,  # noqa: F401
+    system,  # noqa: F401
+)
