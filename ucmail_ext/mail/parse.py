@@ -25,7 +25,8 @@ from email import policy as email_policy
 from email.errors import MessageDefect
 from email.feedparser import BytesFeedParser
 from email.generator import BytesGenerator
-from email.header import decode_header
+from email.header import Header, decode_header
+from email.header import ecre as ENCODED_WORD
 from email.message import EmailMessage, Message
 from email.utils import getaddresses, parsedate_to_datetime
 from html import escape
@@ -435,7 +436,7 @@ class _Headers:
         pairs: list[tuple[str, str]] = []
         for value in self.all(name):
             try:
-                header = _POLICY.header_fetch_parse(name, value)
+                header = _POLICY.header_fetch_parse(name, _neutralize_encoded_words(value))
                 found = [(a.display_name, a.addr_spec) for a in header.addresses]
                 for defect in header.defects:
                     self.defects.add(f"{name}: {_describe(defect)}")
@@ -536,15 +537,43 @@ def _decode_words(value: str) -> str:
     return "".join(out)
 
 
+def _neutralize_encoded_words(value: str) -> str:
+    """Re-encode each RFC 2047 word without its control characters.
+
+    policy.default rightly refuses an address whose decoded display name holds
+    CR or LF; cleaning inside each word keeps the address readable and the
+    header's structure (quoting, commas, angle brackets) exactly as sent.
+    """
+
+    def reencode(match: re.Match[str]) -> str:
+        text = _clean_header(_decode_words(match.group(0)))
+        return Header(text, "utf-8").encode(maxlinelen=0, linesep=" ") if text else ""
+
+    try:
+        return ENCODED_WORD.sub(reencode, value)
+    except Exception:
+        return value
+
+
 def _unescape_surrogates(value: str) -> str:
     """Raw 8-bit header bytes arrive as surrogate escapes; read them as UTF-8 (RFC 6532)."""
     if not any("\udc80" <= ch <= "\udcff" for ch in value):
         return value
-    data = value.encode("utf-8", errors="surrogateescape")
+    return _decode_guess(value.encode("utf-8", errors="surrogateescape"))
+
+
+def _decode_guess(data: bytes) -> str:
+    """Bytes of unknown charset: UTF-8, even with a stray bad byte, else Windows-1252."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
+        pass
+    text = data.decode("utf-8", errors="replace")
+    non_ascii = sum(1 for byte in data if byte > 0x7F)
+    if text.count("\ufffd") * 4 <= non_ascii:
+        return text
+    # cp1252 rather than latin-1: it is what "8-bit, no charset" mail really is.
+    return data.decode("cp1252", errors="replace")
 
 
 _CONTROL = dict.fromkeys([*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029], " ")
@@ -623,8 +652,15 @@ class _BodyWalker:
 
     def walk(self, part: Message, is_root: bool = True) -> None:
         ctype = _content_type(part)
+        try:
+            self._walk(part, ctype, is_root)
+        except Exception as exc:  # one unreadable part must not cost the others
+            self.defects.add(f"a {ctype} part could not be read ({type(exc).__name__})")
+
+    def _walk(self, part: Message, ctype: str, is_root: bool) -> None:
         maintype = ctype.split("/", 1)[0]
-        payload = part.get_payload()
+        # get_payload() on a leaf decodes with the declared charset and can raise.
+        payload = part.get_payload() if part.is_multipart() else None
         if ctype in _RFC822_TYPES:
             self._enclosed(part, payload)
         elif maintype == "multipart" and isinstance(payload, list):
@@ -801,7 +837,7 @@ def _decode_text(part: Message) -> str:
 
 
 def _decode_bytes(data: bytes, charset: str | None) -> str:
-    """Declared charset, then UTF-8, then the declared one lossily, then Windows-1252.
+    """Declared charset, then UTF-8, then the declared one lossily, or a guess.
 
     A wrong or unknown charset never raises: mail declared "us-ascii" often holds
     UTF-8 or Latin-1, and one bad byte in UTF-8 text must not turn it all to mojibake.
@@ -810,16 +846,18 @@ def _decode_bytes(data: bytes, charset: str | None) -> str:
     if codec:
         try:
             return data.decode(codec)
+        except Exception:  # UnicodeError, and codecs such as idna raise their own way
+            pass
+    if codec and codec not in ("ascii", "utf-8"):
+        try:
+            return data.decode("utf-8")
         except UnicodeDecodeError:
             pass
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    if codec and codec != "ascii":
-        return data.decode(codec, errors="replace")
-    # cp1252 rather than latin-1: it is what "8-bit, no charset" mail really is.
-    return data.decode("cp1252", errors="replace")
+        try:
+            return data.decode(codec, errors="replace")
+        except Exception:
+            pass
+    return _decode_guess(data)
 
 
 def _codec_name(charset: str | None) -> str | None:

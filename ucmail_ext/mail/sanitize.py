@@ -159,13 +159,14 @@ def rewrite_cid(html: str, mapping: Mapping[str, str]) -> str:
             return value if _is_remote(value) else None
         return value
 
-    safe = sanitize_html(html)
-    if not safe:
+    if not html or not isinstance(html, str):
         return ""
+    if _too_deep(html):
+        return sanitize_html(html)
     attributes = deepcopy(_ATTRIBUTES)
     attributes["img"].add(REMOTE_SRC_ATTRIBUTE)
     options = dict(_OPTIONS, attributes=attributes)
-    return nh3.clean(safe, attribute_filter=_chain(point_at_attachment), **options)
+    return nh3.clean(html, attribute_filter=_chain(point_at_attachment), **options)
 
 
 def _filter(tag: str, attr: str, value: str) -> str | None:
