@@ -76,6 +76,7 @@ def require_role(*roles: str) -> Callable[[F], F]:
                 abort(403)
             return view(*args, **kwargs)
 
+        wrapped.ucmail_roles = roles  # type: ignore[attr-defined]  (the access matrix test reads it)
         return wrapped  # type: ignore[return-value]
 
     return decorator
@@ -84,6 +85,7 @@ def require_role(*roles: str) -> Callable[[F], F]:
 def csrf_exempt(view: F) -> F:
     """For the pixel, rating and one-click unsubscribe only: they carry signed tokens."""
     _csrf_exempt.add(f"{view.__module__}.{view.__name__}")
+    view.ucmail_public = True  # type: ignore[attr-defined]
     return view
 
 
