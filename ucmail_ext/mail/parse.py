@@ -441,8 +441,8 @@ class _Headers:
                 for defect in header.defects:
                     self.defects.add(f"{name}: {_describe(defect)}")
             except Exception:
-                # policy.default refuses e.g. an encoded-word display name hiding CR LF.
-                # Split the raw value first so a decoded name cannot add addresses.
+                # policy.default still refuses some hostile values. Split the raw value
+                # before decoding names, so a decoded name cannot add addresses.
                 self.defects.add(f"{name} header could not be parsed strictly")
                 found = [(_decode_words(n), a) for n, a in getaddresses([value]) if "=?" not in a]
             for display, addr in found:

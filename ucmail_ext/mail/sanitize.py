@@ -181,7 +181,11 @@ def _filter(tag: str, attr: str, value: str) -> str | None:
 
 
 def _chain(extra: AttributeFilter) -> AttributeFilter:
-    """The base filter, then ``extra``; an exception drops the attribute, never the page."""
+    """The base filter, then ``extra``.
+
+    An exception drops the attribute: nh3 would otherwise report it through
+    ``sys.unraisablehook`` and drop it anyway.
+    """
 
     def run(tag: str, attr: str, value: str) -> str | None:
         try:
@@ -193,11 +197,8 @@ def _chain(extra: AttributeFilter) -> AttributeFilter:
     return run
 
 
-def _safe_filter(tag: str, attr: str, value: str) -> str | None:
-    try:
-        return _filter(tag, attr, value)
-    except Exception:  # nh3 would report it as unraisable; dropping the attribute is the answer
-        return None
+def _unchanged(tag: str, attr: str, value: str) -> str | None:
+    return value
 
 
 def _safe_url(tag: str, attr: str, value: str) -> str | None:
@@ -254,8 +255,8 @@ _TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)")
 def _too_deep(html: str) -> bool:
     """A cost guard, not a parser: tag names counted in and out, as the tree builder would.
 
-    It may over-count (a tag inside a comment), which only means plain text for a
-    message that has more than 5,000 open elements anyway.
+    It may over-count (a tag inside a comment or a script); the price of that is
+    plain text instead of HTML, never unsafe output.
     """
     if html.count("<") <= _MAX_DEPTH:
         return False
@@ -273,4 +274,4 @@ def _too_deep(html: str) -> bool:
     return False
 
 
-_CLEANER = nh3.Cleaner(attribute_filter=_safe_filter, **_OPTIONS)
+_CLEANER = nh3.Cleaner(attribute_filter=_chain(_unchanged), **_OPTIONS)
