@@ -12,8 +12,9 @@ use of Flask here; nothing of the host app is touched.
 
 What the adapter adds to Flask-Mail: a socket timeout (Flask-Mail sets none, and a
 hung server must never hang a worker), lazy reconnect and recycling, outcomes as
-values (sent / tempfail / permfail) instead of exceptions, and refusal of CR/LF/NUL
-in header values before anything is built.
+values (sent / tempfail / permfail) instead of exceptions, quoted-printable bodies
+where Flask-Mail's raw 8-bit would be refused, and refusal of CR/LF/NUL in header
+values before anything is built.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ import re
 import smtplib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from email.charset import QP, Charset
 from email.header import Header
+from email.mime.text import MIMEText
 from email.utils import formataddr
 from typing import Any, Literal
 
@@ -32,6 +35,7 @@ from flask import Flask
 from flask.ctx import AppContext
 from flask_mail import Attachment, BadHeaderError, Connection, Mail, Message
 
+from ucmail_ext.mail.headers import HeaderInjectionError, check_header_value
 from ucmail_ext.mail.imap import CheckResult, client_tls_context, scrub
 
 Security = Literal["ssl", "starttls", "none"]
@@ -62,11 +66,15 @@ _HEADER_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 §2.2: printable ASCII excep
 _MSG_ID = re.compile(r"<[!-;=?-~]+>")  # printable ASCII, no spaces or inner angle brackets
 _CONTENT_TYPE = re.compile(r"[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*")
 _CONTENT_ID = re.compile(r"[!-;=?-~]+")
-_FORBIDDEN = ("\r", "\n", "\0")
+_MAX_LINE = 998  # RFC 5322 §2.1.1, octets without CRLF; ASCII here, so characters
 
 
 class InvalidHeaderError(ValueError):
-    """A header value would break its header (CR/LF/NUL) or duplicate one we manage."""
+    """A header we would build is malformed or would duplicate one Flask-Mail writes.
+
+    Control characters (CR, LF, NUL, ...) raise ``HeaderInjectionError`` instead,
+    from ``mail/headers.py``; both are ValueErrors.
+    """
 
 
 @dataclass(frozen=True)
@@ -121,44 +129,35 @@ class OutgoingAttachment:
 # --------------------------------------------------------------------------- building
 
 
-def _refuse_breaks(what: str, value: str) -> None:
-    if any(char in value for char in _FORBIDDEN):
-        shown = value if len(value) <= 60 else value[:57] + "..."
-        raise InvalidHeaderError(
-            f"{what} contains a line break or NUL character ({shown!r}); "
-            "refused to prevent header injection"
-        )
-
-
 def _check_address(what: str, address: Address) -> None:
     parts = address if isinstance(address, tuple) else (address,)
     for part in parts:
-        _refuse_breaks(what, part)
+        check_header_value(part, what)
 
 
 def _check_msg_id(what: str, value: str) -> None:
-    _refuse_breaks(what, value)
+    check_header_value(value, what)
     if not _MSG_ID.fullmatch(value):
-        raise InvalidHeaderError(f"{what} must look like <id@domain>, got {value!r}")
+        raise InvalidHeaderError(f"{what} must look like <id@domain>, got {value[:80]!r}")
 
 
 def _extra_header_value(name: str, value: str) -> str:
     if not _HEADER_NAME.fullmatch(name):
-        raise InvalidHeaderError(f"invalid header name {name!r}")
+        raise InvalidHeaderError(f"invalid header name {name[:80]!r}")
     if name.lower() in _MANAGED_HEADERS:
         raise InvalidHeaderError(f"header {name} is set by its own parameter, not as extra")
-    _refuse_breaks(f"header {name}", value)
+    check_header_value(value, f"header {name}")
     return value if value.isascii() else Header(value, "utf-8").encode()
 
 
 def _attachment(item: OutgoingAttachment) -> Attachment:
-    _refuse_breaks("attachment file name", item.filename)
+    check_header_value(item.filename, "attachment file name")
     if not _CONTENT_TYPE.fullmatch(item.content_type):
-        raise InvalidHeaderError(f"invalid attachment content type {item.content_type!r}")
+        raise InvalidHeaderError(f"invalid attachment content type {item.content_type[:80]!r}")
     if item.content_id is None:
         return Attachment(item.filename, item.content_type, item.data)
     if not _CONTENT_ID.fullmatch(item.content_id):
-        raise InvalidHeaderError(f"invalid inline content id {item.content_id!r}")
+        raise InvalidHeaderError(f"invalid inline content id {item.content_id[:80]!r}")
     return Attachment(
         item.filename,
         item.content_type,
@@ -166,6 +165,24 @@ def _attachment(item: OutgoingAttachment) -> Attachment:
         disposition="inline",
         headers={"Content-ID": f"<{item.content_id}>"},
     )
+
+
+class _Message(Message):
+    """Flask-Mail's Message, with body parts that survive any SMTP server.
+
+    Flask-Mail registers utf-8 with no body encoding, so a body goes out as raw
+    8-bit with its lines as they are: a one-line HTML template over 998 octets is
+    refused ("500 Line too long", RFC 5321 §4.5.3.1.6) and non-ASCII text needs an
+    8BITMIME server. Such parts are quoted-printable here; short ASCII stays 7bit.
+    """
+
+    def _mimetext(self, text: str | None, subtype: str = "plain") -> MIMEText:
+        text = text or ""
+        if text.isascii() and all(len(line) <= _MAX_LINE for line in text.splitlines()):
+            return super()._mimetext(text, subtype)
+        charset = Charset("utf-8")
+        charset.body_encoding = QP
+        return MIMEText(text, _subtype=subtype, _charset=charset)  # type: ignore[arg-type]
 
 
 def build_message(
@@ -187,7 +204,8 @@ def build_message(
 ) -> Message:
     """A Flask-Mail ``Message``, with every header value checked before building.
 
-    Raises ``InvalidHeaderError`` (a ValueError) naming the offending field.
+    Raises ``HeaderInjectionError`` for a control character in any value and
+    ``InvalidHeaderError`` for a malformed one; both are ValueErrors naming the field.
     """
     if not (to or cc or bcc):
         raise ValueError("a message needs at least one recipient")
@@ -197,7 +215,7 @@ def build_message(
             _check_address(f"{what} address", address)
     if reply_to is not None:
         _check_address("Reply-To", reply_to)
-    _refuse_breaks("subject", subject)
+    check_header_value(subject, "subject")
     extra = {name: _extra_header_value(name, value) for name, value in (headers or {}).items()}
     if in_reply_to:
         _check_msg_id("In-Reply-To", in_reply_to)
@@ -208,7 +226,7 @@ def build_message(
         extra["References"] = " ".join(references)
     if message_id is not None:
         _check_msg_id("Message-ID", message_id)
-    message = Message(
+    message = _Message(
         subject=subject,
         recipients=list(to),
         body=text,
@@ -381,7 +399,7 @@ class SmtpConnection:
         if not to_addrs:
             raise ValueError("a message needs at least one recipient")
         for address in (from_addr, *to_addrs):
-            _refuse_breaks("envelope address", address)
+            check_header_value(address, "envelope address")
         return self._attempt(lambda: self._host.sendmail(from_addr, list(to_addrs), raw))
 
     @property
@@ -421,7 +439,7 @@ class SmtpConnection:
         try:
             refused = deliver()
         except BadHeaderError:
-            raise InvalidHeaderError("the message has a line break in a header") from None
+            raise HeaderInjectionError("the message has a line break in a header") from None
         except smtplib.SMTPRecipientsRefused as exc:
             details = {rcpt: (code, _text(text)) for rcpt, (code, text) in exc.recipients.items()}
             if self._connection.host is not None and self._connection.host.sock is None:
@@ -461,7 +479,7 @@ def check_login(settings: SmtpSettings) -> CheckResult:
     except smtplib.SMTPAuthenticationError as exc:
         message = f"SMTP login failed at {where}: {_describe(exc)}"
         return CheckResult(False, scrub(message, settings.password))
-    except (smtplib.SMTPException, OSError, UnicodeError) as exc:
+    except Exception as exc:
         message = f"SMTP connection to {where} failed: {_describe(exc)}"
         return CheckResult(False, scrub(message, settings.password))
     try:
