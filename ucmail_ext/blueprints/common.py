@@ -15,13 +15,13 @@ from ucmail_ext.config import ALL_BLUEPRINTS
 
 # Landing view of each blueprint, for the navigation bar.
 NAV = (
-    ("agent", "agent.portal", "Portal", "agent"),
-    ("supervision", "supervision.index", "Supervision", "supervisor"),
-    ("recordings", "recordings.index", "Recordings", "agent"),
-    ("campaigns", "campaigns.index", "Campaigns", "supervisor"),
-    ("members", "members.index", "Members", "supervisor"),
-    ("templates", "templates.index", "Templates", "supervisor"),
-    ("dialer", "dialer.index", "Dialer", "supervisor"),
+    ("agent", "agent.portal", "Portal", ("agent",)),
+    ("supervision", "supervision.index", "Supervision", ("supervisor",)),
+    ("recordings", "recordings.index", "Recordings", ("agent", "supervisor")),
+    ("campaigns", "campaigns.index", "Campaigns", ("supervisor",)),
+    ("members", "members.index", "Members", ("supervisor",)),
+    ("templates", "templates.index", "Templates", ("supervisor",)),
+    ("dialer", "dialer.index", "Dialer", ("supervisor",)),
 )
 
 
@@ -53,9 +53,9 @@ def ucmail_static(filename: str) -> str:
 
 def nav_links() -> list[dict[str, str]]:
     links = []
-    for name, view, label, role in NAV:
+    for name, view, label, roles in NAV:
         endpoint = f"ucmail_{view}"
-        if endpoint in current_app.view_functions and has_role(role):
+        if endpoint in current_app.view_functions and any(has_role(r) for r in roles):
             links.append(
                 {
                     "url": url_for(endpoint),
