@@ -95,8 +95,20 @@ SETTINGS: dict[str, Setting] = {
     "PAGE_SIZE": Setting(50, "Rows per page in lists and searches."),
     # Dialer
     "DIALER_TICK": Setting(5, "Seconds between dialer ticks (beat)."),
-    "DIALER_BATCH": Setting(100, "Records claimed per dialer batch."),
+    "DIALER_BATCH": Setting(250, "Most records a dialer worker claims (and commits) at once."),
     "DIALER_MAX_ERRORS": Setting(10, "Errors in a row that pause a dialer."),
+    "DIALER_COMMIT_SECONDS": Setting(
+        0.25, "A dialer commits record states about this often (claims size to match)."
+    ),
+    "DIALER_LEASE": Setting(
+        300, "Seconds after which records a silent dialer worker holds are recovered."
+    ),
+    "DIALER_RUN_SECONDS": Setting(
+        300, "A dialer task sends this long, then hands the list to a fresh task."
+    ),
+    "DIALER_UNSUBSCRIBE_MAILTO": Setting(
+        None, "Address added as a mailto: to List-Unsubscribe (the https link is always there)."
+    ),
     "UPLOAD_MAX_BYTES": Setting(200 * 1024 * 1024, "Largest CSV list or dialer attachment."),
 }
 

@@ -51,6 +51,10 @@ class Dialer(Base):
     # Fixed ISO 8601 values or a ${variable} taken from the list row.
     event_start: Mapped[str] = mapped_column(String(64), default="")
     event_end: Mapped[str] = mapped_column(String(64), default="")
+    # Epoch seconds up to which sending slots are taken: workers reserve slots here so
+    # the time between messages holds across all of them (a float so that the
+    # arithmetic is the same SQL on every backend).
+    slot_epoch: Mapped[float] = mapped_column(Float, default=0.0)
     deleted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -80,6 +84,8 @@ class DialerList(Base):
     uploaded_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # Last sign of life of a worker sending this list: the beat starts one when stale.
+    heartbeat_at: Mapped[datetime | None]
 
     dialer: Mapped[Dialer] = relationship(back_populates="lists")
 
