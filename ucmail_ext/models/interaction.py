@@ -34,6 +34,11 @@ class Interaction(Base):
         Index(None, "arrived_at"),
         Index(None, "last_message_at"),
         Index(None, "customer_email"),
+        # Supervision (closed today per campaign) and recordings (newest first per
+        # campaign or agent) stay index scans on a big archive.
+        Index(None, "campaign_id", "closed_at"),
+        Index(None, "campaign_id", "arrived_at"),
+        Index(None, "agent_id", "arrived_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
