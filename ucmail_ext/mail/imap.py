@@ -196,6 +196,16 @@ class ImapSession:
                 if raw is not None:
                     yield uid, bytes(raw)
 
+    def fetch_headers(self, uids: Iterable[int]) -> Iterator[tuple[int, bytes]]:
+        """(UID, header block) for mail too large to download whole."""
+        for chunk in _chunks(uids, _SIZES_BATCH):
+            with self._errors("FETCH BODY.PEEK[HEADER]"):
+                data = self._client.fetch(chunk, ["BODY.PEEK[HEADER]"])
+            for uid in sorted(data):
+                raw = data[uid].get(b"BODY[HEADER]")
+                if raw is not None:
+                    yield uid, bytes(raw)
+
     def add_flags(self, uids: Iterable[int], flags: Iterable[str | bytes]) -> None:
         if self.readonly:
             # Dovecot answers OK and ignores STORE on an EXAMINEd folder.
@@ -226,10 +236,11 @@ class ImapSession:
                 _, responses = self._client.idle_done()
             return arrived or _has_new_mail(responses)
 
-    def noop(self) -> None:
-        """Keep the connection alive and let the server report changes."""
+    def noop(self) -> bool:
+        """Keep the connection alive; True if the server reported new mail meanwhile."""
         with self._errors("NOOP"):
-            self._client.noop()
+            _, responses = self._client.noop()
+        return _has_new_mail(responses)
 
 
 def _has_new_mail(responses: Iterable[object]) -> bool:

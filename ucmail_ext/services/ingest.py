@@ -1,0 +1,512 @@
+"""Polling a campaign's mailbox: every message becomes part of an interaction, once.
+
+The flow of one poll (``poll_mailbox``), and why each step is where it is:
+
+1. Only a live, enabled campaign with "Receive emails" on is polled, by one worker
+   at a time (``locks.hold("mailbox:<id>")``; see services/locks.py).
+2. SELECT gives UIDVALIDITY and UIDNEXT. The cursor (``MailboxCursor``) keeps the
+   last UID stored under a UIDVALIDITY. When UIDNEXT shows nothing past the cursor,
+   the poll ends there: an idle mailbox costs a login and a SELECT, never a scan.
+   A new UIDVALIDITY (server migration, restore) resets the cursor to 0: every
+   message is seen again and the fallback key below recognises those already stored.
+3. ``UID SEARCH UID n:*`` lists what is new; RFC822.SIZE is fetched first, so a
+   message over ``UCMAIL_MAX_MESSAGE_BYTES`` is never downloaded: its header
+   becomes a flagged interaction that says the mail was left on the server.
+4. Bodies come with ``BODY.PEEK[]`` (the server's \\Seen stays as it was) in
+   batches of ``UCMAIL_FETCH_BATCH``. Per batch, with one query each: messages
+   already stored (same server slot, or same Message-ID + sha256 of the bytes) are
+   skipped; so are our own (a Sent copy, mail to ourselves: the Message-ID is one
+   we generated or sent). Bounces and spam reports that match a dialer record are
+   consumed by the dialer's feedback service instead of becoming interactions.
+5. The rows of the batch and the cursor move commit in ONE transaction, so a crash
+   at any point leaves either both or neither: nothing is lost, nothing doubles
+   (the unique keys on Message catch even a second poller whose lease expired).
+   Only after the commit are server flags set (\\Seen with ``UCMAIL_MARK_SEEN``;
+   Zammad #1662: a flag set before the commit hides mail a crash then loses), the
+   routing is asked to run and auto-replies are sent.
+6. A campaign with "max interactions in queue" reached takes no new mail: it stays
+   on the server, behind the cursor, until the queue has room.
+
+Mail already in a mailbox when it is first connected is imported as history:
+closed interactions (origin "history"), never routed and never auto-replied
+(Zammad #243, #539: a first import answered years of old mail). The boundary is
+the UIDNEXT seen at the first connection (``MailboxCursor.history_uid``).
+
+Connection, login and decryption errors are recorded on the campaign
+(``last_poll_error``, ``poll_failures``) and the next poll waits longer each time
+(``next_poll_at``, doubling from ``UCMAIL_POLL_INTERVAL`` up to an hour); they
+never escape to crash the worker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ucmail_ext.crypto import DecryptionError
+from ucmail_ext.dispatch import enqueue
+from ucmail_ext.extension import get_state
+from ucmail_ext.mail.dsn import classify
+from ucmail_ext.mail.imap import ImapError, ImapSession, open_mailbox
+from ucmail_ext.mail.parse import ParsedMessage, ParseLimits, parse_message
+from ucmail_ext.mail.thread import is_our_message_id
+from ucmail_ext.models import Campaign, DialerRecord, Interaction, MailboxCursor, Message, utcnow
+from ucmail_ext.services import autoreply, inbound_store, links, locks, threading
+from ucmail_ext.services.inbound_store import MailboxSlot
+from ucmail_ext.services.mailboxes import imap_settings
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 3600
+
+
+@dataclass
+class PollResult:
+    """What one poll did; the task returns it as a dict."""
+
+    campaign_id: int
+    status: str = "ok"  # ok, skipped, busy, error, conflict, lost-lock
+    imported: int = 0
+    new_interactions: int = 0
+    history: int = 0
+    duplicates: int = 0
+    own: int = 0
+    feedback: int = 0
+    left_on_server: int = 0
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    uid: int
+    raw: bytes
+    oversize: int = 0  # RFC822.SIZE when only the header was fetched
+
+
+@dataclass
+class _Batch:
+    """What a committed batch leaves to do once the transaction is safe."""
+
+    uids: list[int] = field(default_factory=list)
+    route_campaigns: set[int] = field(default_factory=set)
+    autoreply_ids: list[int] = field(default_factory=list)
+
+
+def is_receiving(campaign: Campaign | None) -> bool:
+    return bool(
+        campaign is not None
+        and campaign.deleted_at is None
+        and campaign.enabled
+        and campaign.receive_emails
+        and campaign.imap_host
+    )
+
+
+def due_campaign_ids(now: datetime | None = None) -> list[int]:
+    """Receiving campaigns whose back-off (if any) has passed."""
+    now = now or utcnow()
+    return list(
+        get_state().session.scalars(
+            select(Campaign.id)
+            .where(
+                Campaign.deleted_at.is_(None),
+                Campaign.enabled.is_(True),
+                Campaign.receive_emails.is_(True),
+                Campaign.imap_host != "",
+                or_(Campaign.next_poll_at.is_(None), Campaign.next_poll_at <= now),
+            )
+            .order_by(Campaign.id)
+        )
+    )
+
+
+def enqueue_due_polls(now: datetime | None = None) -> list[int]:
+    ids = due_campaign_ids(now)
+    for campaign_id in ids:
+        enqueue("ucmail.inbound.poll_mailbox", campaign_id)
+    return ids
+
+
+def poll_mailbox(campaign_id: int) -> PollResult:
+    """Import what is new in the campaign's mailbox; safe to call from any worker, any time."""
+    session = get_state().session
+    campaign = session.get(Campaign, campaign_id)
+    if not is_receiving(campaign):
+        return PollResult(campaign_id, status="skipped")
+    assert campaign is not None
+    with locks.hold(f"mailbox:{campaign_id}") as lease:
+        if lease is None:
+            return PollResult(campaign_id, status="busy")
+        return _poll_locked(campaign, lease)
+
+
+def _poll_locked(campaign: Campaign, lease: locks.Lease) -> PollResult:
+    session = get_state().session
+    result = PollResult(campaign.id)
+    try:
+        settings = imap_settings(campaign)
+        readonly = not current_app.config["UCMAIL_MARK_SEEN"]
+        with open_mailbox(settings, readonly=readonly) as mailbox:
+            _drain(campaign, settings.folder, mailbox, lease, result)
+    except (ImapError, DecryptionError) as exc:
+        session.rollback()
+        result.status = "error"
+        result.error = str(exc)
+        _record_failure(campaign.id, result.error)
+        return result
+    except IntegrityError:
+        # Another poller (its lease expired under it, or ours did) stored these first.
+        session.rollback()
+        result.status = "conflict"
+        return result
+    _record_success(campaign.id)
+    return result
+
+
+def _drain(
+    campaign: Campaign,
+    folder: str,
+    mailbox: ImapSession,
+    lease: locks.Lease,
+    result: PollResult,
+) -> None:
+    cursor = _sync_cursor(campaign.id, folder, mailbox)
+    if mailbox.uidnext - 1 <= cursor.last_uid:
+        return
+    uids = mailbox.search_new(cursor.last_uid)
+    if not uids:
+        return
+    uids, result.left_on_server = _within_queue_room(campaign, uids, cursor.history_uid)
+    if not uids:
+        return
+    max_bytes = int(current_app.config["UCMAIL_MAX_MESSAGE_BYTES"])
+    sizes = mailbox.sizes(uids)
+    batch_size = max(1, int(current_app.config["UCMAIL_FETCH_BATCH"]))
+    for chunk in _chunks(uids, batch_size):
+        fetched = _fetch(mailbox, chunk, sizes, max_bytes)
+        done = _store_batch(campaign, cursor, chunk[-1], fetched, result)
+        _after_commit(mailbox, done)
+        if not lease.extend():
+            result.status = "lost-lock"
+            return
+
+
+def _sync_cursor(campaign_id: int, folder: str, mailbox: ImapSession) -> MailboxCursor:
+    """The cursor for this folder, created at first connection or reset on a new UIDVALIDITY."""
+    session = get_state().session
+    cursor = session.scalar(
+        select(MailboxCursor).where(
+            MailboxCursor.campaign_id == campaign_id, MailboxCursor.folder == folder
+        )
+    )
+    if cursor is None:
+        cursor = MailboxCursor(
+            campaign_id=campaign_id,
+            folder=folder,
+            uidvalidity=mailbox.uidvalidity,
+            last_uid=0,
+            history_uid=mailbox.uidnext - 1,
+        )
+        session.add(cursor)
+    elif cursor.uidvalidity != mailbox.uidvalidity:
+        log.warning(
+            "campaign %s folder %s: UIDVALIDITY %s -> %s, rescanning",
+            campaign_id,
+            folder,
+            cursor.uidvalidity,
+            mailbox.uidvalidity,
+        )
+        # History not fully imported yet stays history under the new numbering.
+        unfinished = cursor.last_uid < cursor.history_uid
+        cursor.uidvalidity = mailbox.uidvalidity
+        cursor.history_uid = mailbox.uidnext - 1 if unfinished else 0
+        cursor.last_uid = 0
+    else:
+        return cursor
+    session.commit()
+    return cursor
+
+
+def _within_queue_room(
+    campaign: Campaign, uids: list[int], history_uid: int
+) -> tuple[list[int], int]:
+    """The UIDs to take now; new mail past a full queue stays on the server."""
+    if campaign.max_in_queue <= 0:
+        return uids, 0
+    history = [uid for uid in uids if uid <= history_uid]
+    live = [uid for uid in uids if uid > history_uid]
+    queued = get_state().session.scalar(
+        select(func.count(Interaction.id)).where(
+            Interaction.campaign_id == campaign.id, Interaction.state == "queued"
+        )
+    )
+    room = max(0, campaign.max_in_queue - int(queued or 0))
+    return history + live[:room], max(0, len(live) - room)
+
+
+def _fetch(
+    mailbox: ImapSession, uids: list[int], sizes: dict[int, int], max_bytes: int
+) -> list[_Fetched]:
+    small = [uid for uid in uids if sizes.get(uid, 0) <= max_bytes]
+    large = [uid for uid in uids if sizes.get(uid, 0) > max_bytes]
+    items = [_Fetched(uid, raw) for uid, raw in mailbox.fetch_raw(small, batch=len(uids))]
+    if large:
+        items += [_Fetched(uid, raw, sizes[uid]) for uid, raw in mailbox.fetch_headers(large)]
+        items.sort(key=lambda item: item.uid)
+    return items
+
+
+def _store_batch(
+    campaign: Campaign,
+    cursor: MailboxCursor,
+    last_uid: int,
+    fetched: list[_Fetched],
+    result: PollResult,
+) -> _Batch:
+    """Store one batch and move the cursor to ``last_uid``, in one transaction."""
+    session = get_state().session
+    now = utcnow()
+    limits = inbound_store.parse_limits()
+    parsed = [(item, _parse(item, limits)) for item in fetched]
+    known = _known_identities(campaign.id, cursor, parsed)
+    own = _own_message_ids(parsed)
+    done = _Batch(uids=[item.uid for item in fetched])
+    tally: Counter[str] = Counter()  # reported only once the batch is committed
+    stored: list[Message] = []
+    new_live: list[tuple[Interaction, ParsedMessage]] = []
+    try:
+        for item, message in parsed:
+            key = inbound_store.dedupe_key(message.message_id, message.sha256)
+            if item.uid in known.uids or key in known.keys:
+                tally["duplicates"] += 1
+                continue
+            known.keys.add(key)
+            if message.message_id and message.message_id in own:
+                tally["own"] += 1
+                continue
+            if _consumed_as_feedback(campaign.id, item.raw):
+                tally["feedback"] += 1
+                continue
+            history = item.uid <= cursor.history_uid
+            # Threading first: its queries flush what is pending, and this row is not
+            # ready to be flushed before it has an interaction.
+            match = threading.find_thread(campaign.id, message)
+            slot = MailboxSlot(cursor.folder, cursor.uidvalidity or 0, item.uid)
+            row = inbound_store.build_inbound_message(campaign.id, message, item.raw, slot)
+            stored.append(row)
+            if match.interaction is not None:
+                reopened = threading.add_message(match.interaction, row, history=history, now=now)
+                if reopened:
+                    done.route_campaigns.add(match.interaction.campaign_id)
+            else:
+                interaction = threading.open_interaction(
+                    match, message, row, history=history, now=now
+                )
+                session.add(interaction)
+                tally["new_interactions"] += 1
+                if history:
+                    tally["history"] += 1
+                else:
+                    done.route_campaigns.add(interaction.campaign_id)
+                    new_live.append((interaction, message))
+            session.add(row)
+            tally["imported"] += 1
+        replies = _queue_autoreplies(campaign, new_live, now)
+        _advance_cursor(cursor, last_uid)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        inbound_store.discard_files(stored)
+        raise
+    for name, value in tally.items():
+        setattr(result, name, getattr(result, name) + value)
+    done.autoreply_ids = [reply.id for reply in replies]
+    return done
+
+
+def _parse(item: _Fetched, limits: ParseLimits) -> ParsedMessage:
+    parsed = parse_message(item.raw, limits)
+    if not item.oversize:
+        return parsed
+    megabytes = item.oversize / (1024 * 1024)
+    note = (
+        f"This message is {megabytes:.1f} MB, over the size limit for import: only its "
+        "header was read. The whole message is still on the mail server."
+    )
+    return dataclasses.replace(
+        parsed,
+        text=note,
+        html="",
+        attachments=[],
+        size=item.oversize,
+        defects=[*parsed.defects, f"message of {item.oversize} bytes left on the server"],
+        unparseable=True,
+    )
+
+
+@dataclass
+class _Known:
+    uids: set[int]
+    keys: set[str]
+
+
+def _known_identities(
+    campaign_id: int, cursor: MailboxCursor, parsed: list[tuple[_Fetched, ParsedMessage]]
+) -> _Known:
+    """Messages of this batch already stored: by server slot, or by the fallback key."""
+    if not parsed:
+        return _Known(set(), set())
+    uids = [item.uid for item, _ in parsed]
+    keys = [inbound_store.dedupe_key(p.message_id, p.sha256) for _, p in parsed]
+    rows = (
+        get_state()
+        .session.execute(
+            select(Message.folder, Message.uidvalidity, Message.uid, Message.dedupe_key).where(
+                Message.campaign_id == campaign_id,
+                or_(
+                    and_(
+                        Message.folder == cursor.folder,
+                        Message.uidvalidity == cursor.uidvalidity,
+                        Message.uid.in_(uids),
+                    ),
+                    Message.dedupe_key.in_(keys),
+                ),
+            )
+        )
+        .all()
+    )
+    known = _Known(set(), {row.dedupe_key for row in rows if row.dedupe_key})
+    for row in rows:
+        if row.folder == cursor.folder and row.uidvalidity == cursor.uidvalidity:
+            known.uids.add(row.uid)
+    return known
+
+
+def _own_message_ids(parsed: list[tuple[_Fetched, ParsedMessage]]) -> set[str]:
+    """Message-IDs of this batch that we generated or sent: not customer mail."""
+    ids = sorted({p.message_id for _, p in parsed if p.message_id})
+    if not ids:
+        return set()
+    domain = links.message_id_domain()
+    own = {i for i in ids if is_our_message_id(i, domain)}
+    forms = threading.id_forms(ids)
+    session = get_state().session
+    sent = session.scalars(
+        select(Message.message_id).where(Message.direction == "out", Message.message_id.in_(forms))
+    )
+    dialed = session.scalars(
+        select(DialerRecord.message_id).where(DialerRecord.message_id.in_(forms))
+    )
+    own.update(i.strip("<>") for i in [*sent, *dialed] if i)
+    return own
+
+
+def _consumed_as_feedback(campaign_id: int, raw: bytes) -> bool:
+    """A bounce or spam report about a dialer email updates that record instead."""
+    feedback = classify(raw)
+    if feedback is None:
+        return False
+    # Imported here: the dialer's service sits beside this one, not below it.
+    from ucmail_ext.services.feedback import apply_feedback
+
+    return bool(apply_feedback(campaign_id, feedback))
+
+
+def _queue_autoreplies(
+    campaign: Campaign, new_live: list[tuple[Interaction, ParsedMessage]], now: datetime
+) -> list[Message]:
+    if not new_live or not campaign.autoreply_enabled:
+        return []
+    get_state().session.flush()  # the replies carry the interactions' ids in their subject
+    replies = []
+    for interaction, parsed in new_live:
+        reply = autoreply.queue_autoreply(campaign, interaction, parsed, now)
+        if reply is not None:
+            replies.append(reply)
+    if replies:
+        get_state().session.flush()
+    return replies
+
+
+def _advance_cursor(cursor: MailboxCursor, last_uid: int) -> None:
+    """Conditional, so a poller that fell behind never moves the cursor back."""
+    get_state().session.execute(
+        update(MailboxCursor)
+        .where(
+            MailboxCursor.id == cursor.id,
+            MailboxCursor.uidvalidity == cursor.uidvalidity,
+            MailboxCursor.last_uid < last_uid,
+        )
+        .values(last_uid=last_uid, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    get_state().session.expire(cursor, ["last_uid", "updated_at"])
+
+
+def _after_commit(mailbox: ImapSession, done: _Batch) -> None:
+    if current_app.config["UCMAIL_MARK_SEEN"] and done.uids:
+        try:
+            mailbox.add_flags(done.uids, [b"\\Seen"])
+        except ImapError as exc:
+            # The mail is stored; a missing \Seen is cosmetic and the next batch may work.
+            log.warning("could not set \\Seen: %s", exc)
+    for campaign_id in sorted(done.route_campaigns):
+        enqueue("ucmail.routing.route", campaign_id)
+    for message_id in done.autoreply_ids:
+        enqueue("ucmail.outbound.send", message_id)
+
+
+def _record_success(campaign_id: int) -> None:
+    session = get_state().session
+    session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id)
+        .values(
+            last_poll_at=utcnow(),
+            poll_failures=0,
+            last_poll_error="",
+            next_poll_at=None,
+            # Polling is not an edit: listeners watch updated_at for changed settings.
+            updated_at=Campaign.updated_at,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+
+
+def _record_failure(campaign_id: int, error: str) -> None:
+    session = get_state().session
+    failures = 1 + int(
+        session.scalar(select(Campaign.poll_failures).where(Campaign.id == campaign_id)) or 0
+    )
+    interval = max(1, int(current_app.config["UCMAIL_POLL_INTERVAL"]))
+    delay = min(interval * 2 ** min(failures - 1, 20), MAX_BACKOFF_SECONDS)
+    now = utcnow()
+    session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id)
+        .values(
+            last_poll_at=now,
+            poll_failures=failures,
+            last_poll_error=error[:2000],
+            next_poll_at=now + timedelta(seconds=delay),
+            updated_at=Campaign.updated_at,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    session.commit()
+    log.warning("campaign %s: mailbox poll failed (%s), retry in %s s", campaign_id, error, delay)
+
+
+def _chunks(items: Iterable[int], size: int) -> Iterator[list[int]]:
+    ordered = list(items)
+    for index in range(0, len(ordered), size):
+        yield ordered[index : index + size]
