@@ -6,6 +6,7 @@ objects, and are idempotent: with ``acks_late`` a redelivered task is normal.
 
 from ucmail_ext.tasks import (
     inbound,  # noqa: F401
+    outbound,  # noqa: F401
     routing,  # noqa: F401
     system,  # noqa: F401
 )
