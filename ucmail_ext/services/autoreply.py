@@ -78,6 +78,7 @@ def queue_autoreply(
     if recent is not None:
         return None
     reply = _build(campaign, interaction, parsed, template, recipient, now)
+    session.add(reply)
     session.add(AutoReplyLog(campaign_id=campaign.id, address=recipient, sent_at=now))
     interaction.message_count = (interaction.message_count or 0) + 1
     return reply
