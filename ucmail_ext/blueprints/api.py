@@ -1,18 +1,337 @@
-"""JSON API for hosts that drive ucmail from their own front end."""
+"""JSON API for hosts that drive ucmail from their own front end.
+
+The same services as the HTML screens, so the same validation and the same roles:
+supervisors read, admins write. Writes need the CSRF token in an ``X-CSRFToken``
+header (the blueprint refuses an unsafe request without it). Every error is
+``{"error": ..., "fields": {...}}`` with a fitting status code; lists are paginated.
+"""
 
 from __future__ import annotations
 
-from flask import jsonify
-from flask.typing import ResponseReturnValue
+from collections.abc import Callable, Mapping
+from typing import Any
 
-from ucmail_ext.auth import require_role
+from flask import abort, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException
+
+from ucmail_ext.auth import current_agent_id, require_role
 from ucmail_ext.blueprints.common import make_blueprint
+from ucmail_ext.services import campaigns, members, templates
 from ucmail_ext.services.health import database_summary
+from ucmail_ext.services.pagination import Page, parse_page
 
 api_bp = make_blueprint("api", __name__)
+
+_MAX_PER_PAGE = 200
+
+
+@api_bp.errorhandler(HTTPException)
+def http_error(exc: HTTPException) -> ResponseReturnValue:
+    """Errors raised anywhere in an API request (CSRF, roles, 404) answer in JSON."""
+    message = exc.description or exc.name
+    return jsonify(error=message, fields={}), exc.code or 500
+
+
+def _error(
+    message: str, status: int, fields: Mapping[str, str] | None = None, **extra: Any
+) -> ResponseReturnValue:
+    return jsonify(error=message, fields=dict(fields or {}), **extra), status
+
+
+def _json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, description="The request body must be a JSON object.")
+    return body
+
+
+def _page_args() -> tuple[int, int]:
+    default = int(current_app.config["UCMAIL_PAGE_SIZE"])
+    per_page = parse_page(request.args.get("per_page", default))
+    return parse_page(request.args.get("page")), min(per_page, _MAX_PER_PAGE)
+
+
+def _page_body(page: Page[Any], as_dict: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "items": [as_dict(item) for item in page.items],
+        "page": page.number,
+        "per_page": page.per_page,
+        "total": page.total,
+        "pages": page.pages,
+    }
+
+
+def _confirmed(body: Mapping[str, Any] | None) -> bool:
+    if request.args.get("confirm") in ("yes", "true", "1"):
+        return True
+    return bool(body) and body.get("confirm") in (True, "yes", "true", "1")
+
+
+def _actor() -> str:
+    return current_agent_id() or ""
+
+
+def _campaign(campaign_id: int) -> Any:
+    try:
+        return campaigns.get_campaign(campaign_id)
+    except campaigns.CampaignNotFound:
+        abort(404, description=f"No campaign {campaign_id}.")
+
+
+def _template(template_id: int) -> Any:
+    try:
+        return templates.get_template(template_id)
+    except templates.TemplateNotFound:
+        abort(404, description=f"No template {template_id}.")
+
+
+def _check_body(result: campaigns.CampaignResult) -> dict[str, Any]:
+    return {
+        "smtp": campaigns.status_as_dict(result.smtp),
+        "imap": campaigns.status_as_dict(result.imap),
+    }
 
 
 @api_bp.get("/health")
 @require_role("supervisor")
 def health() -> ResponseReturnValue:
     return jsonify(database_summary())
+
+
+# --------------------------------------------------------------------------- campaigns
+
+
+@api_bp.get("/campaigns")
+@require_role("supervisor")
+def campaign_list() -> ResponseReturnValue:
+    page, per_page = _page_args()
+    return jsonify(_page_body(campaigns.list_campaigns(page, per_page), campaigns.campaign_as_dict))
+
+
+@api_bp.get("/campaigns/presets")
+@require_role("supervisor")
+def campaign_presets() -> ResponseReturnValue:
+    return jsonify({key: vars(preset) for key, preset in campaigns.PRESETS.items()})
+
+
+@api_bp.get("/campaigns/<int:campaign_id>")
+@require_role("supervisor")
+def campaign_get(campaign_id: int) -> ResponseReturnValue:
+    return jsonify(campaigns.campaign_as_dict(_campaign(campaign_id)))
+
+
+def _saved(result: campaigns.CampaignResult, status: int) -> ResponseReturnValue:
+    if not result.ok:
+        return _error("validation", 422, result.errors, **_check_body(result))
+    assert result.campaign is not None
+    return jsonify(
+        campaign=campaigns.campaign_as_dict(result.campaign), **_check_body(result)
+    ), status
+
+
+@api_bp.post("/campaigns")
+@require_role("admin")
+def campaign_create() -> ResponseReturnValue:
+    return _saved(campaigns.save_campaign(_json_body(), actor_id=_actor()), 201)
+
+
+@api_bp.route("/campaigns/<int:campaign_id>", methods=["PUT", "PATCH"])
+@require_role("admin")
+def campaign_update(campaign_id: int) -> ResponseReturnValue:
+    campaign = _campaign(campaign_id)
+    return _saved(campaigns.save_campaign(_json_body(), campaign.id, actor_id=_actor()), 200)
+
+
+@api_bp.delete("/campaigns/<int:campaign_id>")
+@require_role("admin")
+def campaign_delete(campaign_id: int) -> ResponseReturnValue:
+    campaign = _campaign(campaign_id)
+    body = request.get_json(silent=True) if request.data else None
+    result = campaigns.delete_campaign(
+        campaign.id,
+        actor_id=_actor(),
+        confirmed=_confirmed(body if isinstance(body, dict) else None),
+    )
+    if not result.ok:
+        return _error("confirmation required", 400, result.errors)
+    return jsonify(deleted=campaign.id)
+
+
+@api_bp.post("/campaigns/check")
+@require_role("admin")
+def campaign_check_values() -> ResponseReturnValue:
+    """Check unsaved settings (``campaign_id`` in the body: an edit of that campaign)."""
+    body = _json_body()
+    campaign_id = body.pop("campaign_id", None)
+    if campaign_id is not None:
+        if not isinstance(campaign_id, int) or isinstance(campaign_id, bool):
+            return _error("validation", 422, {"campaign_id": "Must be a campaign id."})
+        _campaign(campaign_id)
+    result = campaigns.check_values(body, campaign_id)
+    if result.smtp is None:
+        return _error("validation", 422, result.errors)
+    return jsonify(ok=result.ok, fields=result.errors, **_check_body(result))
+
+
+@api_bp.post("/campaigns/<int:campaign_id>/check")
+@require_role("admin")
+def campaign_check(campaign_id: int) -> ResponseReturnValue:
+    campaign = _campaign(campaign_id)
+    result = campaigns.check_campaign(campaign.id, actor_id=_actor())
+    return jsonify(
+        ok=result.ok,
+        fields=result.errors,
+        campaign=campaigns.campaign_as_dict(campaign),
+        **_check_body(result),
+    )
+
+
+@api_bp.post("/campaigns/<int:campaign_id>/enable")
+@require_role("admin")
+def campaign_enable(campaign_id: int) -> ResponseReturnValue:
+    campaign = campaigns.set_enabled(_campaign(campaign_id).id, True, actor_id=_actor())
+    return jsonify(campaigns.campaign_as_dict(campaign))
+
+
+@api_bp.post("/campaigns/<int:campaign_id>/disable")
+@require_role("admin")
+def campaign_disable(campaign_id: int) -> ResponseReturnValue:
+    campaign = campaigns.set_enabled(_campaign(campaign_id).id, False, actor_id=_actor())
+    return jsonify(campaigns.campaign_as_dict(campaign))
+
+
+@api_bp.post("/campaigns/<int:campaign_id>/schedules")
+@require_role("admin")
+def schedule_add(campaign_id: int) -> ResponseReturnValue:
+    campaign = _campaign(campaign_id)
+    result = campaigns.add_schedule(campaign.id, _json_body(), actor_id=_actor())
+    if not result.ok:
+        return _error("validation", 422, result.errors)
+    return jsonify([campaigns.schedule_as_dict(s) for s in campaign.schedules]), 201
+
+
+@api_bp.delete("/campaigns/<int:campaign_id>/schedules/<int:schedule_id>")
+@require_role("admin")
+def schedule_remove(campaign_id: int, schedule_id: int) -> ResponseReturnValue:
+    campaign = _campaign(campaign_id)
+    if not campaigns.remove_schedule(campaign.id, schedule_id, actor_id=_actor()):
+        abort(404, description=f"Campaign {campaign.id} has no schedule {schedule_id}.")
+    return "", 204
+
+
+# --------------------------------------------------------------------------- templates
+
+
+@api_bp.get("/templates")
+@require_role("supervisor")
+def template_list() -> ResponseReturnValue:
+    page, per_page = _page_args()
+    raw = request.args.get("campaign_id", "")
+    campaign_id = int(raw) if raw.isdigit() else None
+    if raw and campaign_id is None:
+        return _error("validation", 422, {"campaign_id": "Must be a campaign id."})
+    result = templates.list_templates(page, per_page, campaign_id)
+    return jsonify(_page_body(result, templates.template_as_dict))
+
+
+@api_bp.get("/templates/<int:template_id>")
+@require_role("supervisor")
+def template_get(template_id: int) -> ResponseReturnValue:
+    return jsonify(templates.template_as_dict(_template(template_id)))
+
+
+def _template_saved(result: templates.TemplateResult, status: int) -> ResponseReturnValue:
+    if not result.ok:
+        return _error("validation", 422, result.errors)
+    assert result.template is not None
+    return jsonify(templates.template_as_dict(result.template)), status
+
+
+@api_bp.post("/templates")
+@require_role("admin")
+def template_create() -> ResponseReturnValue:
+    return _template_saved(templates.save_template(_json_body(), actor_id=_actor()), 201)
+
+
+@api_bp.route("/templates/<int:template_id>", methods=["PUT", "PATCH"])
+@require_role("admin")
+def template_update(template_id: int) -> ResponseReturnValue:
+    template = _template(template_id)
+    return _template_saved(
+        templates.save_template(_json_body(), template.id, actor_id=_actor()), 200
+    )
+
+
+@api_bp.delete("/templates/<int:template_id>")
+@require_role("admin")
+def template_delete(template_id: int) -> ResponseReturnValue:
+    template = _template(template_id)
+    body = request.get_json(silent=True) if request.data else None
+    result = templates.delete_template(
+        template.id,
+        actor_id=_actor(),
+        confirmed=_confirmed(body if isinstance(body, dict) else None),
+    )
+    if not result.ok:
+        return _error("confirmation required", 400, result.errors)
+    return jsonify(deleted=template_id)
+
+
+@api_bp.post("/templates/preview")
+@require_role("admin")
+def template_preview_values() -> ResponseReturnValue:
+    result, errors = templates.preview_data(_json_body())
+    if result is None:
+        return _error("validation", 422, errors)
+    return jsonify(templates.preview_as_dict(result))
+
+
+@api_bp.get("/templates/<int:template_id>/preview")
+@require_role("supervisor")
+def template_preview(template_id: int) -> ResponseReturnValue:
+    result = templates.preview_template(_template(template_id))
+    return jsonify(templates.preview_as_dict(result))
+
+
+# --------------------------------------------------------------------------- members
+
+
+@api_bp.get("/agents")
+@require_role("supervisor")
+def agent_list() -> ResponseReturnValue:
+    return jsonify([vars(agent) for agent in members.list_agents()])
+
+
+@api_bp.get("/members")
+@require_role("supervisor")
+def member_list() -> ResponseReturnValue:
+    raw = request.args.getlist("campaign_id")
+    if not all(value.isdigit() for value in raw):
+        return _error("validation", 422, {"campaign_id": "Must be campaign ids."})
+    rows = members.members_of(int(value) for value in raw[:1000])
+    return jsonify([members.member_as_dict(row) for row in rows])
+
+
+def _members_changed(result: members.MembersResult) -> ResponseReturnValue:
+    if not result.ok:
+        return _error("validation", 422, result.errors)
+    return jsonify(changed=result.changed)
+
+
+@api_bp.post("/members")
+@require_role("admin")
+def member_add() -> ResponseReturnValue:
+    body = _json_body()
+    return _members_changed(
+        members.add_members(body.get("campaign_ids"), body.get("agent_ids"), actor_id=_actor())
+    )
+
+
+@api_bp.delete("/members")
+@require_role("admin")
+def member_remove() -> ResponseReturnValue:
+    body = _json_body()
+    return _members_changed(
+        members.remove_members(body.get("campaign_ids"), body.get("agent_ids"), actor_id=_actor())
+    )

@@ -1,16 +1,226 @@
-"""Campaigns pages."""
+"""Campaigns screen: the list on the right, the form on the left (spec "Email Management").
+
+Supervisors may look; only admins change anything. Every rule lives in
+``services/campaigns``; these views turn the form into the same plain dict the JSON
+API sends and render what the service answers.
+"""
 
 from __future__ import annotations
 
-from flask import render_template
+import re
+from typing import Any
 
-from ucmail_ext.auth import require_role
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
+from werkzeug.datastructures import MultiDict
+
+from ucmail_ext.auth import current_agent_id, has_role, require_role
 from ucmail_ext.blueprints.common import make_blueprint
+from ucmail_ext.models import Campaign
+from ucmail_ext.models.campaign import SECURITY_MODES, STRATEGIES
+from ucmail_ext.services import campaigns as service
+from ucmail_ext.services.pagination import parse_page
+from ucmail_ext.services.schedules import DAY_NAMES
+from ucmail_ext.services.templates import templates_for_campaign
 
 campaigns_bp = make_blueprint("campaigns", __name__)
+
+_SCHEDULE_KEY = re.compile(r"schedules-(\d{1,4})-(days|start|end)")
+
+
+def form_data(form: MultiDict[str, str]) -> dict[str, Any]:
+    """The HTML form as the dict the service (and the API) takes.
+
+    An unticked checkbox is simply absent from a form post, so booleans are
+    explicit here; schedule rows come as ``schedules-<n>-days|start|end``.
+    """
+    data: dict[str, Any] = {key: form[key] for key in service.FORM_FIELDS if key in form}
+    for key in service.BOOLEAN_FIELDS:
+        data[key] = key in form
+    data["password"] = form.get("password", "")
+    rows: dict[int, dict[str, Any]] = {}
+    for key in form:
+        match = _SCHEDULE_KEY.fullmatch(key)
+        if match is None:
+            continue
+        row = rows.setdefault(int(match.group(1)), {"days": [], "start": "", "end": ""})
+        if match.group(2) == "days":
+            row["days"] = [int(d) for d in form.getlist(key) if d.isdigit()]
+        else:
+            row[match.group(2)] = form.get(key, "")
+    data["schedules"] = [rows[n] for n in sorted(rows)]
+    return data
+
+
+def _form_values(campaign: Campaign | None, data: dict[str, Any] | None) -> dict[str, Any]:
+    """What the form shows: defaults, then the stored campaign, then what was posted.
+
+    The password is never among them: it is write-only.
+    """
+    values = service.default_values()
+    if campaign is not None:
+        values.update(service.campaign_as_dict(campaign))
+    if data is not None:
+        values.update({k: v for k, v in data.items() if k != "password"})
+    values.pop("password", None)
+    return values
+
+
+def _statuses(
+    campaign: Campaign | None, result: service.CampaignResult | None
+) -> dict[str, service.ConnectionStatus]:
+    if result is not None and result.smtp is not None and result.imap is not None:
+        return {"smtp": result.smtp, "imap": result.imap}
+    if campaign is None:
+        unknown = service.ConnectionStatus(service.STATUS_UNKNOWN, "Not checked yet.")
+        return {"smtp": unknown, "imap": unknown}
+    return {
+        "smtp": service.ConnectionStatus(campaign.smtp_status, campaign.smtp_status_message),
+        "imap": service.ConnectionStatus(campaign.imap_status, campaign.imap_status_message),
+    }
+
+
+def _render(
+    campaign: Campaign | None = None,
+    data: dict[str, Any] | None = None,
+    result: service.CampaignResult | None = None,
+    status: int = 200,
+) -> ResponseReturnValue:
+    page = service.list_campaigns(parse_page(request.args.get("page")))
+    html = render_template(
+        "ucmail/campaigns/index.html",
+        page=page,
+        campaign=campaign,
+        values=_form_values(campaign, data),
+        errors=result.errors if result is not None else {},
+        statuses=_statuses(campaign, result),
+        templates=templates_for_campaign(campaign.id if campaign else None),
+        presets=service.PRESETS,
+        strategies=STRATEGIES,
+        security_modes=SECURITY_MODES,
+        security_labels=service.SECURITY_LABELS,
+        day_names=DAY_NAMES,
+        readonly=not has_role("admin"),
+    )
+    return html, status
+
+
+def _campaign_or_404(campaign_id: int) -> Campaign:
+    try:
+        return service.get_campaign(campaign_id)
+    except service.CampaignNotFound:
+        abort(404)
+
+
+def _actor() -> str:
+    return current_agent_id() or ""
 
 
 @campaigns_bp.get("/")
 @require_role("supervisor")
-def index() -> str:
-    return render_template("ucmail/overview.html", section="Campaigns")
+def index() -> ResponseReturnValue:
+    return _render()
+
+
+@campaigns_bp.get("/<int:campaign_id>")
+@require_role("supervisor")
+def edit(campaign_id: int) -> ResponseReturnValue:
+    return _render(_campaign_or_404(campaign_id))
+
+
+@campaigns_bp.post("/")
+@require_role("admin")
+def create() -> ResponseReturnValue:
+    data = form_data(request.form)
+    result = service.save_campaign(data, actor_id=_actor())
+    if not result.ok:
+        flash("The campaign was not created: fix the fields marked below.", "error")
+        return _render(None, data, result, 422)
+    assert result.campaign is not None
+    flash(f"Campaign {result.campaign.name!r} created; connection check passed.", "success")
+    return redirect(url_for(".edit", campaign_id=result.campaign.id))
+
+
+@campaigns_bp.post("/<int:campaign_id>")
+@require_role("admin")
+def update(campaign_id: int) -> ResponseReturnValue:
+    campaign = _campaign_or_404(campaign_id)
+    data = form_data(request.form)
+    result = service.save_campaign(data, campaign.id, actor_id=_actor())
+    if not result.ok:
+        flash("The changes were not saved: fix the fields marked below.", "error")
+        return _render(campaign, data, result, 422)
+    flash(f"Campaign {campaign.name!r} saved; connection check passed.", "success")
+    return redirect(url_for(".edit", campaign_id=campaign.id))
+
+
+@campaigns_bp.post("/check")
+@require_role("admin")
+def check_form() -> ResponseReturnValue:
+    """ "Test connection": the form's current values, checked and not stored."""
+    campaign_id = request.form.get("campaign_id", "")
+    if campaign_id and not campaign_id.isdigit():
+        abort(404)
+    if campaign_id:
+        _campaign_or_404(int(campaign_id))
+    result = service.check_values(
+        form_data(request.form), int(campaign_id) if campaign_id else None
+    )
+    body = {
+        "ok": result.ok,
+        "fields": result.errors,
+        "smtp": service.status_as_dict(result.smtp),
+        "imap": service.status_as_dict(result.imap),
+    }
+    return jsonify(body), 200 if result.smtp is not None else 422
+
+
+@campaigns_bp.post("/<int:campaign_id>/check")
+@require_role("admin")
+def check(campaign_id: int) -> ResponseReturnValue:
+    campaign = _campaign_or_404(campaign_id)
+    result = service.check_campaign(campaign.id, actor_id=_actor())
+    if result.ok:
+        flash("Connection check passed.", "success")
+    else:
+        flash("Connection check failed: " + " ".join(result.errors.values()), "error")
+    return redirect(url_for(".edit", campaign_id=campaign.id))
+
+
+@campaigns_bp.post("/<int:campaign_id>/enable")
+@require_role("admin")
+def enable(campaign_id: int) -> ResponseReturnValue:
+    campaign = _campaign_or_404(campaign_id)
+    service.set_enabled(campaign.id, True, actor_id=_actor())
+    flash(f"Campaign {campaign.name!r} enabled.", "success")
+    return redirect(url_for(".edit", campaign_id=campaign.id))
+
+
+@campaigns_bp.post("/<int:campaign_id>/disable")
+@require_role("admin")
+def disable(campaign_id: int) -> ResponseReturnValue:
+    campaign = _campaign_or_404(campaign_id)
+    service.set_enabled(campaign.id, False, actor_id=_actor())
+    flash(f"Campaign {campaign.name!r} disabled: it keeps its data but stops polling.", "success")
+    return redirect(url_for(".edit", campaign_id=campaign.id))
+
+
+@campaigns_bp.get("/<int:campaign_id>/delete")
+@require_role("admin")
+def confirm_delete(campaign_id: int) -> ResponseReturnValue:
+    return render_template("ucmail/campaigns/delete.html", campaign=_campaign_or_404(campaign_id))
+
+
+@campaigns_bp.post("/<int:campaign_id>/delete")
+@require_role("admin")
+def delete(campaign_id: int) -> ResponseReturnValue:
+    campaign = _campaign_or_404(campaign_id)
+    confirmed = request.form.get("confirm") == "yes"
+    result = service.delete_campaign(campaign.id, actor_id=_actor(), confirmed=confirmed)
+    if not result.ok:
+        return render_template("ucmail/campaigns/delete.html", campaign=campaign), 400
+    flash(
+        f"Campaign {campaign.name!r} deleted; its interactions stay searchable under its name.",
+        "success",
+    )
+    return redirect(url_for(".index"))

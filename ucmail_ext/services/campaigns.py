@@ -1,0 +1,740 @@
+"""Campaign administration: one validation for the form and the JSON API.
+
+The HTML form and the API hand in the same plain dict, so they can never disagree
+on what a valid campaign is. Saving validates every field first, then tries the
+SMTP and IMAP logins for real (spec: a campaign whose password is wrong is not
+created), then writes everything in one transaction: nothing is ever saved half.
+
+The mailbox password is write-only: it is encrypted before it touches a model,
+never serialized, never logged, and an empty password on edit keeps the stored one.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import time
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from ucmail_ext.crypto import encrypt_secret
+from ucmail_ext.extension import get_state
+from ucmail_ext.mail import imap as imap_transport
+from ucmail_ext.mail import smtp as smtp_transport
+from ucmail_ext.mail.headers import is_valid_address
+from ucmail_ext.models import Campaign, Schedule, utcnow
+from ucmail_ext.models.campaign import SECURITY_MODES, STRATEGIES
+from ucmail_ext.services import audit
+from ucmail_ext.services.mailboxes import imap_settings, smtp_settings
+from ucmail_ext.services.pagination import Page, paginate
+from ucmail_ext.services.schedules import DAY_NAMES, is_valid_zone
+from ucmail_ext.services.templates import templates_for_campaign
+
+log = logging.getLogger(__name__)
+
+BOOLEAN_FIELDS = ("enabled", "receive_emails", "autoreply_enabled", "rating_enabled")
+SECURITY_LABELS = {"starttls": "TLS (STARTTLS)", "ssl": "SSL", "none": "None"}
+# What the admin sets (the form's fields, the API's writable keys), besides
+# "password" and "schedules".
+FORM_FIELDS = (
+    "name",
+    "service_level_seconds",
+    "strategy",
+    "timezone",
+    "from_name",
+    "email_address",
+    "username",
+    "smtp_host",
+    "smtp_port",
+    "smtp_security",
+    "smtp_connections",
+    "imap_host",
+    "imap_port",
+    "imap_security",
+    "imap_folder",
+    "enabled",
+    "receive_emails",
+    "max_per_agent",
+    "max_in_queue",
+    "signature_template_id",
+    "autoreply_enabled",
+    "autoreply_template_id",
+    "rating_enabled",
+    "rating_motivation",
+    "rating_thanks",
+    "threshold_warning_seconds",
+    "threshold_critical_seconds",
+)
+# Keys of campaign_as_dict an API client may send back unchanged; they are ignored.
+READ_ONLY_FIELDS = frozenset(
+    {"id", "has_password", "smtp_status", "imap_status", "checked_at", "created_at"}
+)
+STATUS_GREEN, STATUS_RED, STATUS_UNKNOWN = "green", "red", "unknown"
+
+_CONTROL = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
+_HOST = re.compile(r"[A-Za-z0-9\[][A-Za-z0-9._:\[\]-]*")
+_TIME = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)(?::00)?")
+_TRUE = {"1", "true", "on", "yes", "y"}
+_FALSE = {"0", "false", "off", "no", "n", ""}
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Server settings a provider documents, filled in by one click."""
+
+    label: str
+    smtp_host: str
+    smtp_port: int
+    smtp_security: str
+    imap_host: str
+    imap_port: int
+    imap_security: str
+
+
+PRESETS: dict[str, Preset] = {
+    "gmail": Preset("Gmail", "smtp.gmail.com", 587, "starttls", "imap.gmail.com", 993, "ssl"),
+    "outlook": Preset(
+        "Outlook", "smtp.office365.com", 587, "starttls", "outlook.office365.com", 993, "ssl"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    days_mask: int
+    start_time: time
+    end_time: time
+
+
+@dataclass(frozen=True)
+class ConnectionStatus:
+    """One protocol's check: green or red, with the server's own words."""
+
+    status: str
+    message: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == STATUS_GREEN
+
+
+@dataclass(frozen=True)
+class CampaignValues:
+    """A validated campaign: every column the admin sets, ready to write."""
+
+    columns: dict[str, Any]
+    schedules: tuple[ScheduleSpec, ...]
+    # None keeps the stored password (an empty field on edit).
+    password: str | None = field(default=None, repr=False)
+
+
+@dataclass
+class CampaignResult:
+    """What a save, check or delete did; ``errors`` maps field name to message."""
+
+    campaign: Campaign | None
+    errors: dict[str, str] = field(default_factory=dict)
+    smtp: ConnectionStatus | None = None
+    imap: ConnectionStatus | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class CampaignNotFound(LookupError):
+    """No live campaign has this id (never created, or deleted)."""
+
+
+def _session() -> Any:
+    return get_state().session
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def get_campaign(campaign_id: int) -> Campaign:
+    campaign = _session().get(Campaign, campaign_id)
+    if campaign is None or campaign.deleted_at is not None:
+        raise CampaignNotFound(f"no campaign {campaign_id}")
+    return campaign
+
+
+def live_campaigns() -> list[Campaign]:
+    stmt = select(Campaign).where(Campaign.deleted_at.is_(None)).order_by(Campaign.name)
+    return list(_session().scalars(stmt))
+
+
+def list_campaigns(page: int = 1, per_page: int | None = None) -> Page[Campaign]:
+    per_page = per_page or int(current_app.config["UCMAIL_PAGE_SIZE"])
+    stmt = (
+        select(Campaign)
+        .where(Campaign.deleted_at.is_(None))
+        .order_by(func.lower(Campaign.name), Campaign.id)
+    )
+    return paginate(_session(), stmt, page, per_page)
+
+
+def schedule_as_dict(schedule: Schedule | ScheduleSpec) -> dict[str, Any]:
+    return {
+        "id": getattr(schedule, "id", None),
+        "days": [day for day in range(7) if schedule.days_mask & (1 << day)],
+        "start": schedule.start_time.strftime("%H:%M"),
+        "end": schedule.end_time.strftime("%H:%M"),
+    }
+
+
+def campaign_as_dict(campaign: Campaign) -> dict[str, Any]:
+    """The JSON shape of a campaign: never the password, only whether one is set."""
+    return {
+        "id": campaign.id,
+        "name": campaign.name,
+        "service_level_seconds": campaign.service_level_seconds,
+        "strategy": campaign.strategy,
+        "timezone": campaign.timezone,
+        "schedules": [schedule_as_dict(s) for s in campaign.schedules],
+        "from_name": campaign.from_name,
+        "email_address": campaign.email_address,
+        "username": campaign.username,
+        "has_password": bool(campaign.password_encrypted),
+        "smtp_host": campaign.smtp_host,
+        "smtp_port": campaign.smtp_port,
+        "smtp_security": campaign.smtp_security,
+        "smtp_connections": campaign.smtp_connections,
+        "imap_host": campaign.imap_host,
+        "imap_port": campaign.imap_port,
+        "imap_security": campaign.imap_security,
+        "imap_folder": campaign.imap_folder,
+        "enabled": campaign.enabled,
+        "receive_emails": campaign.receive_emails,
+        "max_per_agent": campaign.max_per_agent,
+        "max_in_queue": campaign.max_in_queue,
+        "signature_template_id": campaign.signature_template_id,
+        "autoreply_enabled": campaign.autoreply_enabled,
+        "autoreply_template_id": campaign.autoreply_template_id,
+        "rating_enabled": campaign.rating_enabled,
+        "rating_motivation": campaign.rating_motivation,
+        "rating_thanks": campaign.rating_thanks,
+        "threshold_warning_seconds": campaign.threshold_warning_seconds,
+        "threshold_critical_seconds": campaign.threshold_critical_seconds,
+        "smtp_status": {"status": campaign.smtp_status, "message": campaign.smtp_status_message},
+        "imap_status": {"status": campaign.imap_status, "message": campaign.imap_status_message},
+        "checked_at": campaign.checked_at.isoformat() if campaign.checked_at else None,
+        "created_at": campaign.created_at.isoformat() if campaign.created_at else None,
+    }
+
+
+def default_values() -> dict[str, Any]:
+    """What a new campaign's form starts with: the model's column defaults."""
+    values: dict[str, Any] = {key: "" for key in FORM_FIELDS}
+    for column in Campaign.__table__.columns:
+        if column.key in values and column.default is not None:
+            values[column.key] = column.default.arg
+    values.update(
+        signature_template_id=None, autoreply_template_id=None, schedules=[], has_password=False
+    )
+    return values
+
+
+def status_as_dict(status: ConnectionStatus | None) -> dict[str, str] | None:
+    return None if status is None else {"status": status.status, "message": status.message}
+
+
+# --------------------------------------------------------------------------- validation
+
+
+class _Reader:
+    """Reads one field at a time; a field the data leaves out keeps its current value.
+
+    That gives the JSON API partial updates for free, while the HTML form, which
+    always sends every field, replaces them all.
+    """
+
+    def __init__(self, data: Mapping[str, Any], current: Campaign | None) -> None:
+        self.data = data
+        self.current = current
+        self.errors: dict[str, str] = {}
+
+    def raw(self, key: str, default: Any) -> Any:
+        if key in self.data:
+            return self.data[key]
+        if self.current is not None:
+            return getattr(self.current, key)
+        return default
+
+    def text(self, key: str, label: str, max_len: int, default: str = "") -> str:
+        value = self.raw(key, default)
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            self.errors[key] = f"{label} must be text."
+            return ""
+        value = value.strip()
+        if len(value) > max_len:
+            self.errors[key] = f"{label} is longer than {max_len} characters."
+        elif _CONTROL.search(value):
+            self.errors[key] = f"{label} cannot contain line breaks or control characters."
+        return value
+
+    def long_text(self, key: str, label: str, max_len: int) -> str:
+        value = self.raw(key, "")
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            self.errors[key] = f"{label} must be text."
+            return ""
+        if len(value) > max_len:
+            self.errors[key] = f"{label} is longer than {max_len} characters."
+        if "\x00" in value:
+            self.errors[key] = f"{label} cannot contain NUL characters."
+        return value.strip()
+
+    def integer(self, key: str, label: str, low: int, high: int, default: int) -> int:
+        value = self.raw(key, default)
+        if isinstance(value, bool):
+            number = None
+        elif isinstance(value, int):
+            number = value
+        elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            number = int(value.strip())
+        else:
+            number = None
+        if number is None:
+            self.errors[key] = f"{label} must be a whole number."
+            return default
+        if not low <= number <= high:
+            self.errors[key] = f"{label} must be between {low} and {high}."
+        return number
+
+    def boolean(self, key: str, label: str, default: bool) -> bool:
+        value = self.raw(key, default)
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        self.errors[key] = f"{label} must be true or false."
+        return default
+
+    def choice(self, key: str, label: str, choices: Sequence[str], default: str) -> str:
+        value = self.raw(key, default)
+        if not isinstance(value, str) or value.strip().lower() not in choices:
+            self.errors[key] = f"{label} must be one of: {', '.join(choices)}."
+            return default
+        return value.strip().lower()
+
+    def optional_id(self, key: str, label: str) -> int | None:
+        value = self.raw(key, None)
+        if value is None or value == "":
+            return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value.strip())
+        self.errors[key] = f"{label} is not a valid choice."
+        return None
+
+
+def _parse_time(value: Any) -> time | None:
+    if isinstance(value, time):
+        return value.replace(second=0, microsecond=0, tzinfo=None)
+    if not isinstance(value, str):
+        return None
+    match = _TIME.fullmatch(value.strip())
+    return time(int(match.group(1)), int(match.group(2))) if match else None
+
+
+def _parse_days(value: Any) -> int | None:
+    """A days mask from [0..6], day names ("mon"), or the mask itself."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if 0 < value < 128 else None
+    if isinstance(value, str):
+        value = [part for part in re.split(r"[\s,]+", value) if part]
+    if not isinstance(value, (list, tuple)):
+        return None
+    names = [name.lower() for name in DAY_NAMES]
+    mask = 0
+    for item in value:
+        if isinstance(item, str) and item.strip().isdigit():
+            item = int(item.strip())
+        if isinstance(item, str) and item.strip().lower()[:3] in names:
+            item = names.index(item.strip().lower()[:3])
+        if not isinstance(item, int) or isinstance(item, bool) or not 0 <= item <= 6:
+            return None
+        mask |= 1 << item
+    return mask or None
+
+
+def parse_schedule(item: Any) -> tuple[ScheduleSpec | None, str | None]:
+    """One schedule row from ``{"days": [...], "start": "HH:MM", "end": "HH:MM"}``."""
+    if not isinstance(item, Mapping):
+        return None, "must have days, start and end"
+    days = _parse_days(item.get("days", item.get("days_mask")))
+    start, end = _parse_time(item.get("start")), _parse_time(item.get("end"))
+    if days is None:
+        return None, "pick at least one day of the week"
+    if start is None or end is None:
+        return None, "start and end must be times like 09:00"
+    if start == end:
+        return None, "start and end must differ"
+    return ScheduleSpec(days, start, end), None
+
+
+def _schedules(reader: _Reader) -> tuple[ScheduleSpec, ...]:
+    if "schedules" not in reader.data:
+        current = reader.current.schedules if reader.current is not None else []
+        return tuple(ScheduleSpec(s.days_mask, s.start_time, s.end_time) for s in current)
+    items = reader.data["schedules"]
+    if items is None:
+        items = []
+    if not isinstance(items, (list, tuple)) or len(items) > 50:
+        reader.errors["schedules"] = "Schedules must be a list of at most 50 time ranges."
+        return ()
+    specs = []
+    for number, item in enumerate(items, start=1):
+        spec, problem = parse_schedule(item)
+        if spec is None:
+            reader.errors["schedules"] = f"Schedule {number}: {problem}."
+            return ()
+        specs.append(spec)
+    return tuple(specs)
+
+
+def _host(reader: _Reader, key: str, label: str, required: bool) -> str:
+    value = reader.text(key, label, 255)
+    if key in reader.errors:
+        return value
+    if not value:
+        if required:
+            reader.errors[key] = f"{label} is required."
+    elif not _HOST.fullmatch(value):
+        reader.errors[key] = f"{label} is not a valid host name."
+    return value
+
+
+def _password(reader: _Reader) -> str | None:
+    value = reader.data.get("password")
+    if value is None or value == "":
+        if reader.current is None or not reader.current.password_encrypted:
+            reader.errors["password"] = "Password is required."
+        return None
+    if not isinstance(value, str):
+        reader.errors["password"] = "Password must be text."
+        return None
+    if len(value) > 1024 or any(ch in value for ch in "\r\n\x00"):
+        # Never quote the value: it is the secret itself.
+        reader.errors["password"] = "Password cannot contain line breaks or NUL characters."
+        return None
+    return value
+
+
+def _name_taken(name: str, current: Campaign | None) -> bool:
+    stmt = select(Campaign.id).where(
+        Campaign.deleted_at.is_(None), func.lower(Campaign.name) == name.lower()
+    )
+    if current is not None:
+        stmt = stmt.where(Campaign.id != current.id)
+    return _session().scalar(stmt.limit(1)) is not None
+
+
+def _check_template(reader: _Reader, key: str, label: str, allowed: set[int]) -> int | None:
+    template_id = reader.optional_id(key, label)
+    if template_id is not None and template_id not in allowed:
+        reader.errors[key] = f"{label} is not a template of this campaign."
+    return template_id
+
+
+def validate_campaign(
+    data: Mapping[str, Any], current: Campaign | None = None
+) -> tuple[CampaignValues | None, dict[str, str]]:
+    """Every rule a campaign must meet, for the form and the API alike."""
+    if not isinstance(data, Mapping):
+        return None, {"campaign": "Send the campaign's fields as an object."}
+    r = _Reader(data, current)
+    known = {*FORM_FIELDS, "password", "schedules", *READ_ONLY_FIELDS}
+    for key in data:
+        if key not in known:
+            r.errors[str(key)[:64]] = "Unknown field."
+    receive = r.boolean("receive_emails", "Receive emails", True)
+    columns: dict[str, Any] = {
+        "name": r.text("name", "Name", 120),
+        "service_level_seconds": r.integer(
+            "service_level_seconds", "Service level", 1, 30 * 86400, 3600
+        ),
+        "strategy": r.choice("strategy", "Strategy", STRATEGIES, "rrmemory"),
+        "timezone": r.text("timezone", "Time zone", 64, "UTC") or "UTC",
+        "from_name": r.text("from_name", "From name", 200),
+        "email_address": r.text("email_address", "Account", 254),
+        "username": r.text("username", "Login name", 320),
+        "smtp_host": _host(r, "smtp_host", "SMTP host", True),
+        "smtp_port": r.integer("smtp_port", "SMTP port", 1, 65535, 587),
+        "smtp_security": r.choice("smtp_security", "SMTP security", SECURITY_MODES, "starttls"),
+        "smtp_connections": r.integer("smtp_connections", "SMTP connections", 1, 50, 1),
+        "imap_host": _host(r, "imap_host", "IMAP host", receive),
+        "imap_port": r.integer("imap_port", "IMAP port", 1, 65535, 993),
+        "imap_security": r.choice("imap_security", "IMAP security", SECURITY_MODES, "ssl"),
+        "imap_folder": r.text("imap_folder", "IMAP folder", 255, "INBOX") or "INBOX",
+        "enabled": r.boolean("enabled", "Enabled", True),
+        "receive_emails": receive,
+        "max_per_agent": r.integer("max_per_agent", "Max interactions per agent", 1, 1000, 3),
+        "max_in_queue": r.integer("max_in_queue", "Max interactions in queue", 0, 10**7, 0),
+        "autoreply_enabled": r.boolean("autoreply_enabled", "Auto-reply", False),
+        "rating_enabled": r.boolean("rating_enabled", "Rating", False),
+        "rating_motivation": r.text("rating_motivation", "Motivation to rate", 255),
+        "rating_thanks": r.long_text("rating_thanks", "Thanks for rating", 10_000),
+        "threshold_warning_seconds": r.integer(
+            "threshold_warning_seconds", "Warning threshold", 0, 30 * 86400, 0
+        ),
+        "threshold_critical_seconds": r.integer(
+            "threshold_critical_seconds", "Critical threshold", 0, 30 * 86400, 0
+        ),
+    }
+    allowed = {t.id for t in templates_for_campaign(current.id if current else None)}
+    columns["signature_template_id"] = _check_template(
+        r, "signature_template_id", "Signature template", allowed
+    )
+    columns["autoreply_template_id"] = _check_template(
+        r, "autoreply_template_id", "Auto-reply template", allowed
+    )
+    schedules = _schedules(r)
+    password = _password(r)
+
+    errors = r.errors
+    if not columns["name"] and "name" not in errors:
+        errors["name"] = "Name is required."
+    elif "name" not in errors and _name_taken(columns["name"], current):
+        errors["name"] = "Another campaign already has this name."
+    if "timezone" not in errors and not is_valid_zone(columns["timezone"]):
+        errors["timezone"] = "Unknown time zone (use a name like Europe/Madrid)."
+    if "email_address" not in errors and not is_valid_address(columns["email_address"]):
+        errors["email_address"] = "Account must be an email address like support@example.com."
+    if columns["autoreply_enabled"] and columns["autoreply_template_id"] is None:
+        errors.setdefault("autoreply_template_id", "Pick the template the auto-reply sends.")
+    warning, critical = columns["threshold_warning_seconds"], columns["threshold_critical_seconds"]
+    if warning and critical and critical < warning:
+        errors.setdefault(
+            "threshold_critical_seconds", "The critical threshold must not be below the warning."
+        )
+    if errors:
+        return None, errors
+    return CampaignValues(columns, schedules, password), {}
+
+
+# --------------------------------------------------------------------------- connection check
+
+
+def _probe(values: CampaignValues, current: Campaign | None) -> Campaign:
+    """A transient campaign with the proposed settings, never added to the session."""
+    probe = Campaign(**values.columns)
+    if values.password is not None:
+        probe.password_encrypted = encrypt_secret(values.password)
+    elif current is not None:
+        probe.password_encrypted = current.password_encrypted
+    return probe
+
+
+def run_checks(campaign: Campaign) -> tuple[ConnectionStatus, ConnectionStatus]:
+    """Log in to SMTP (and to IMAP when the campaign receives mail), both at once."""
+    timeout = float(current_app.config["UCMAIL_CHECK_TIMEOUT"])
+    smtp_config = smtp_settings(campaign, timeout=timeout)
+    imap_config = imap_settings(campaign, timeout=timeout) if campaign.receive_emails else None
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="ucmail-check") as pool:
+        smtp_future = pool.submit(smtp_transport.check_login, smtp_config)
+        imap_future = pool.submit(imap_transport.check_login, imap_config) if imap_config else None
+        smtp_result = smtp_future.result()
+        imap_result = imap_future.result() if imap_future else None
+    smtp = ConnectionStatus(STATUS_GREEN if smtp_result.ok else STATUS_RED, smtp_result.message)
+    if imap_result is None:
+        imap = ConnectionStatus(STATUS_UNKNOWN, "Not checked: receive emails is off.")
+    else:
+        imap = ConnectionStatus(STATUS_GREEN if imap_result.ok else STATUS_RED, imap_result.message)
+    return smtp, imap
+
+
+def _check_errors(smtp: ConnectionStatus, imap: ConnectionStatus) -> dict[str, str]:
+    errors = {}
+    if smtp.status == STATUS_RED:
+        errors["smtp"] = smtp.message
+    if imap.status == STATUS_RED:
+        errors["imap"] = imap.message
+    return errors
+
+
+def _store_status(campaign: Campaign, smtp: ConnectionStatus, imap: ConnectionStatus) -> None:
+    campaign.smtp_status, campaign.smtp_status_message = smtp.status, smtp.message
+    campaign.imap_status, campaign.imap_status_message = imap.status, imap.message
+    campaign.checked_at = utcnow()
+
+
+def check_values(data: Mapping[str, Any], campaign_id: int | None = None) -> CampaignResult:
+    """ "Test connection" on what the form holds now; nothing is stored."""
+    current = get_campaign(campaign_id) if campaign_id is not None else None
+    values, errors = validate_campaign(data, current)
+    if values is None:
+        return CampaignResult(current, errors)
+    smtp, imap = run_checks(_probe(values, current))
+    return CampaignResult(current, _check_errors(smtp, imap), smtp, imap)
+
+
+def check_campaign(campaign_id: int, *, actor_id: str) -> CampaignResult:
+    """Check a saved campaign's logins and store the outcome on it."""
+    campaign = get_campaign(campaign_id)
+    smtp, imap = run_checks(campaign)
+    session = _session()
+    try:
+        _store_status(campaign, smtp, imap)
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    log.info(
+        "campaign %s checked by %s: smtp %s, imap %s",
+        campaign.id,
+        actor_id,
+        smtp.status,
+        imap.status,
+    )
+    return CampaignResult(campaign, _check_errors(smtp, imap), smtp, imap)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _replace_schedules(campaign: Campaign, specs: Sequence[ScheduleSpec]) -> None:
+    current = [(s.days_mask, s.start_time, s.end_time) for s in campaign.schedules]
+    wanted = [(s.days_mask, s.start_time, s.end_time) for s in specs]
+    if current == wanted:
+        return
+    campaign.schedules.clear()
+    for spec in specs:
+        campaign.schedules.append(
+            Schedule(days_mask=spec.days_mask, start_time=spec.start_time, end_time=spec.end_time)
+        )
+
+
+def save_campaign(
+    data: Mapping[str, Any], campaign_id: int | None = None, *, actor_id: str
+) -> CampaignResult:
+    """Create (``campaign_id`` None) or update a campaign, after a live login check.
+
+    A failed check saves nothing: the result carries the red status and the
+    server's answer so the admin can fix the field and try again.
+    """
+    current = get_campaign(campaign_id) if campaign_id is not None else None
+    values, errors = validate_campaign(data, current)
+    if values is None:
+        return CampaignResult(current, errors)
+    smtp, imap = run_checks(_probe(values, current))
+    errors = _check_errors(smtp, imap)
+    if errors:
+        return CampaignResult(current, errors, smtp, imap)
+
+    session = _session()
+    campaign = current if current is not None else Campaign()
+    try:
+        for key, value in values.columns.items():
+            setattr(campaign, key, value)
+        if values.password is not None:
+            campaign.password_encrypted = encrypt_secret(values.password)
+        _replace_schedules(campaign, values.schedules)
+        _store_status(campaign, smtp, imap)
+        if current is None:
+            session.add(campaign)
+            session.flush()
+        action = "campaign.create" if current is None else "campaign.update"
+        audit.record(actor_id, action, detail=f"{campaign.id}: {campaign.name}")
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    log.info(
+        "campaign %s %s by %s", campaign.id, "created" if current is None else "updated", actor_id
+    )
+    return CampaignResult(campaign, {}, smtp, imap)
+
+
+def set_enabled(campaign_id: int, enabled: bool, *, actor_id: str) -> Campaign:
+    """Disabling keeps everything; polling, routing and sending skip the campaign."""
+    campaign = get_campaign(campaign_id)
+    if campaign.enabled == enabled:
+        return campaign
+    session = _session()
+    try:
+        campaign.enabled = enabled
+        action = "campaign.enable" if enabled else "campaign.disable"
+        audit.record(actor_id, action, detail=f"{campaign.id}: {campaign.name}")
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    log.info("campaign %s %s by %s", campaign.id, "enabled" if enabled else "disabled", actor_id)
+    return campaign
+
+
+def delete_campaign(campaign_id: int, *, actor_id: str, confirmed: bool) -> CampaignResult:
+    """Soft delete: the row stays so interactions and recordings keep its name.
+
+    Its name becomes free for a new campaign; the deleted one never polls or
+    sends again and no longer appears in lists.
+    """
+    campaign = get_campaign(campaign_id)
+    if not confirmed:
+        return CampaignResult(
+            campaign, {"confirm": f"Confirm that campaign {campaign.name!r} should be deleted."}
+        )
+    session = _session()
+    try:
+        campaign.deleted_at = utcnow()
+        campaign.enabled = False
+        audit.record(actor_id, "campaign.delete", detail=f"{campaign.id}: {campaign.name}")
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    log.info("campaign %s deleted by %s", campaign.id, actor_id)
+    return CampaignResult(campaign)
+
+
+def add_schedule(campaign_id: int, data: Any, *, actor_id: str) -> CampaignResult:
+    """The "+" button: one more weekly window."""
+    campaign = get_campaign(campaign_id)
+    spec, problem = parse_schedule(data)
+    if spec is None:
+        return CampaignResult(campaign, {"schedules": f"Schedule: {problem}."})
+    if len(campaign.schedules) >= 50:
+        return CampaignResult(campaign, {"schedules": "A campaign has at most 50 schedules."})
+    session = _session()
+    try:
+        campaign.schedules.append(
+            Schedule(days_mask=spec.days_mask, start_time=spec.start_time, end_time=spec.end_time)
+        )
+        audit.record(actor_id, "campaign.schedule", detail=f"{campaign.id}: added")
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    return CampaignResult(campaign)
+
+
+def remove_schedule(campaign_id: int, schedule_id: int, *, actor_id: str) -> bool:
+    """The "-" button; False when the campaign has no such schedule."""
+    campaign = get_campaign(campaign_id)
+    schedule = next((s for s in campaign.schedules if s.id == schedule_id), None)
+    if schedule is None:
+        return False
+    session = _session()
+    try:
+        campaign.schedules.remove(schedule)
+        audit.record(actor_id, "campaign.schedule", detail=f"{campaign.id}: removed")
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    return True
