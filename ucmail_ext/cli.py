@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import threading
+
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
@@ -45,6 +48,26 @@ def db_current() -> None:
 def db_revision(message: str, autogenerate: bool) -> None:
     """(ucmail developers) write a new migration from the models."""
     migrations.revision(_engine(), message, autogenerate=autogenerate)
+
+
+@ucmail_cli.command("idle")
+@click.option(
+    "--refresh", default=30.0, show_default=True, help="Seconds between re-reads of the campaigns."
+)
+def idle_command(refresh: float) -> None:
+    """Import new mail the moment it arrives (IMAP IDLE); polling stays the fallback."""
+    from ucmail_ext.services.idle import IdleSupervisor
+
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    click.echo("ucmail: IMAP IDLE listeners running (Ctrl-C or SIGTERM stops them)", err=True)
+    try:
+        IdleSupervisor(current_app._get_current_object(), refresh=refresh).run(stop)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    click.echo("ucmail: IDLE listeners stopped", err=True)
 
 
 def register_cli(app: Flask) -> None:

@@ -50,6 +50,7 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 
 from ucmail_ext.crypto import DecryptionError
 from ucmail_ext.dispatch import enqueue
@@ -110,6 +111,16 @@ def is_receiving(campaign: Campaign | None) -> bool:
     )
 
 
+def receiving_clause() -> ColumnElement[bool]:
+    """:func:`is_receiving`, as SQL."""
+    return and_(
+        Campaign.deleted_at.is_(None),
+        Campaign.enabled.is_(True),
+        Campaign.receive_emails.is_(True),
+        Campaign.imap_host != "",
+    )
+
+
 def due_campaign_ids(now: datetime | None = None) -> list[int]:
     """Receiving campaigns whose back-off (if any) has passed."""
     now = now or utcnow()
@@ -117,10 +128,7 @@ def due_campaign_ids(now: datetime | None = None) -> list[int]:
         get_state().session.scalars(
             select(Campaign.id)
             .where(
-                Campaign.deleted_at.is_(None),
-                Campaign.enabled.is_(True),
-                Campaign.receive_emails.is_(True),
-                Campaign.imap_host != "",
+                receiving_clause(),
                 or_(Campaign.next_poll_at.is_(None), Campaign.next_poll_at <= now),
             )
             .order_by(Campaign.id)
