@@ -24,18 +24,17 @@ from ucmail_ext.models import (
     Campaign,
     Interaction,
     MailboxCursor,
+    Member,
     Message,
     MessageRaw,
     utcnow,
 )
-from ucmail_ext.services import ingest, storage
+from ucmail_ext.services import ingest, presence, storage
 
 pytestmark = pytest.mark.integration
 
 
-def test_two_hundred_messages_become_two_hundred_interactions_once(
-    any_app, dovecot, imap_account
-):
+def test_two_hundred_messages_become_two_hundred_interactions_once(any_app, dovecot, imap_account):
     campaign_id = make_campaign(any_app, imap_account)
     connect(any_app, campaign_id)
     fill(dovecot, imap_account, (mail(n) for n in range(200)))
@@ -126,9 +125,7 @@ def test_the_same_bytes_twice_in_a_mailbox_are_one_message(app, dovecot, imap_ac
     assert (result.imported, result.duplicates) == (1, 1)
 
 
-def test_same_mail_to_two_campaigns_makes_one_interaction_in_each(
-    any_app, dovecot, imap_account
-):
+def test_same_mail_to_two_campaigns_makes_one_interaction_in_each(any_app, dovecot, imap_account):
     other_account = dovecot.new_account()
     first = make_campaign(any_app, imap_account, name="Sales")
     second = make_campaign(any_app, other_account, name="Support")
@@ -173,9 +170,7 @@ def test_our_own_messages_in_the_mailbox_are_not_customer_mail(app, dovecot, ima
     assert [m.subject for m in inbound_messages(app, campaign_id)] == ["Question number 3"]
 
 
-def test_mail_already_in_a_new_mailbox_is_imported_as_closed_history(
-    app, dovecot, imap_account
-):
+def test_mail_already_in_a_new_mailbox_is_imported_as_closed_history(app, dovecot, imap_account):
     fill(dovecot, imap_account, (mail(n) for n in range(3)))
     campaign_id = make_campaign(app, imap_account)
 
@@ -452,3 +447,18 @@ def test_poll_all_polls_due_receiving_campaigns(app, dovecot, imap_account):
     assert enqueued == [due]
     assert len(interactions(app, due)) == 1
     assert count(app, MailboxCursor, MailboxCursor.campaign_id == backing_off) == 0
+
+
+def test_new_mail_is_routed_to_a_free_member_agent(app, dovecot, imap_account):
+    campaign_id = make_campaign(app, imap_account)
+    with app.app_context():
+        db.session.add(Member(campaign_id=campaign_id, agent_id="agent-7"))
+        db.session.commit()
+        presence.heartbeat("agent-7", "Agent Seven")
+    connect(app, campaign_id)
+    fill(dovecot, imap_account, [mail(1)])
+
+    poll(app, campaign_id)
+
+    [interaction] = interactions(app, campaign_id)
+    assert (interaction.state, interaction.agent_id) == ("assigned", "agent-7")
