@@ -34,10 +34,12 @@ class Interaction(Base):
         Index(None, "arrived_at"),
         Index(None, "last_message_at"),
         Index(None, "customer_email"),
-        # Supervision (closed today per campaign) and recordings (newest first per
-        # campaign or agent) stay index scans on a big archive.
+        # Supervision (closed, arrived or first answered today per campaign) and
+        # recordings (newest first per campaign or agent) stay index scans on a big
+        # archive; arrived/first-answered together let PostgreSQL OR two index scans.
         Index(None, "campaign_id", "closed_at"),
         Index(None, "campaign_id", "arrived_at"),
+        Index(None, "campaign_id", "first_response_at"),
         Index(None, "agent_id", "arrived_at"),
     )
 
