@@ -1,16 +1,326 @@
-"""Dialer pages."""
+"""Dialer pages: dialers, their lists (upload, play / stop, progress), monitoring, blacklist."""
 
 from __future__ import annotations
 
-from flask import render_template
+import re
+from typing import Any
 
-from ucmail_ext.auth import require_role
+from flask import (
+    Response,
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from werkzeug.datastructures import MultiDict
+
+from ucmail_ext.auth import current_agent_id, require_role
 from ucmail_ext.blueprints.common import make_blueprint
+from ucmail_ext.services import dialer as service
+from ucmail_ext.services import dialer_lists
+from ucmail_ext.services.access import visible_campaign_ids
+from ucmail_ext.services.pagination import parse_page
+from ucmail_ext.services.schedules import DAY_NAMES
 
 dialer_bp = make_blueprint("dialer", __name__)
+
+_SCHEDULE_KEY = re.compile(r"schedules-(\d{1,4})-(days|start|end)")
+
+
+def _actor() -> str:
+    return current_agent_id() or ""
+
+
+def form_data(form: MultiDict[str, str]) -> dict[str, Any]:
+    """The HTML form as the dict the service takes (schedule rows as a list)."""
+    data: dict[str, Any] = {key: form[key] for key in service.FORM_FIELDS if key in form}
+    for key in service.BOOLEAN_FIELDS:
+        data[key] = key in form
+    rows: dict[int, dict[str, Any]] = {}
+    for key in form:
+        match = _SCHEDULE_KEY.fullmatch(key)
+        if match is None:
+            continue
+        row = rows.setdefault(int(match.group(1)), {"days": [], "start": "", "end": ""})
+        if match.group(2) == "days":
+            row["days"] = [int(d) for d in form.getlist(key) if d.isdigit()]
+        else:
+            row[match.group(2)] = form.get(key, "")
+    data["schedules"] = [rows[n] for n in sorted(rows)]
+    return data
+
+
+def _index(
+    dialer_id: int | None = None,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> ResponseReturnValue:
+    visible = visible_campaign_ids()
+    current = service.get_dialer(dialer_id, visible) if dialer_id is not None else None
+    if dialer_id is not None and current is None:
+        abort(404)
+    html = render_template(
+        "ucmail/dialer/index.html",
+        dialers=service.list_dialers(visible),
+        campaign_names={c.id: c.name for c in service.campaign_choices(None)},
+        current=current,
+        values=values if values is not None else service.dialer_values(current),
+        errors=errors or {},
+        campaigns=service.campaign_choices(visible),
+        templates=service.template_choices(visible),
+        day_names=DAY_NAMES,
+    )
+    return html, status
 
 
 @dialer_bp.get("/")
 @require_role("supervisor")
-def index() -> str:
-    return render_template("ucmail/overview.html", section="Dialer")
+def index() -> ResponseReturnValue:
+    return _index()
+
+
+@dialer_bp.post("/")
+@require_role("supervisor")
+def create() -> ResponseReturnValue:
+    data = form_data(request.form)
+    result = service.save_dialer(data, visible_campaign_ids(), _actor())
+    if not result.ok:
+        return _index(None, data, result.errors, 400)
+    assert result.dialer is not None
+    flash(f"Dialer {result.dialer.name} saved.", "success")
+    return redirect(url_for(".lists", dialer_id=result.dialer.id))
+
+
+@dialer_bp.get("/<int:dialer_id>/edit")
+@require_role("supervisor")
+def edit(dialer_id: int) -> ResponseReturnValue:
+    return _index(dialer_id)
+
+
+@dialer_bp.post("/<int:dialer_id>/edit")
+@require_role("supervisor")
+def update(dialer_id: int) -> ResponseReturnValue:
+    data = form_data(request.form)
+    result = service.save_dialer(data, visible_campaign_ids(), _actor(), dialer_id)
+    if result.dialer is None:
+        abort(404)
+    if not result.ok:
+        return _index(dialer_id, data, result.errors, 400)
+    flash(f"Dialer {result.dialer.name} saved.", "success")
+    return redirect(url_for(".edit", dialer_id=dialer_id))
+
+
+@dialer_bp.post("/<int:dialer_id>/delete")
+@require_role("supervisor")
+def delete(dialer_id: int) -> ResponseReturnValue:
+    result = service.delete_dialer(dialer_id, visible_campaign_ids(), _actor())
+    if not result.ok:
+        abort(404)
+    flash(result.message, "success")
+    return redirect(url_for(".index"))
+
+
+# --------------------------------------------------------------------------- lists
+
+
+def _lists_page(
+    dialer_id: int,
+    report: dialer_lists.UploadReport | None = None,
+    attachment: dialer_lists.AttachmentResult | None = None,
+    status: int = 200,
+) -> ResponseReturnValue:
+    visible = visible_campaign_ids()
+    dialer = service.get_dialer(dialer_id, visible)
+    if dialer is None:
+        abort(404)
+    html = render_template(
+        "ucmail/dialer/lists.html",
+        dialer=dialer,
+        progress=service.progress_of(service.lists_of(dialer.id)),
+        report=report,
+        attachment=attachment,
+        uploads=dialer_lists.recent_uploads(),
+    )
+    return html, status
+
+
+@dialer_bp.get("/<int:dialer_id>")
+@require_role("supervisor")
+def lists(dialer_id: int) -> ResponseReturnValue:
+    return _lists_page(dialer_id)
+
+
+@dialer_bp.post("/<int:dialer_id>/lists")
+@require_role("supervisor")
+def upload(dialer_id: int) -> ResponseReturnValue:
+    if service.get_dialer(dialer_id, visible_campaign_ids()) is None:
+        abort(404)
+    file = request.files.get("file")
+    if file is None or not file.filename:
+        report = dialer_lists.UploadReport(None, error="Choose a CSV file to upload.")
+        return _lists_page(dialer_id, report=report, status=400)
+    report = dialer_lists.upload_list(
+        dialer_id,
+        stream=file.stream,
+        filename=file.filename,
+        name=request.form.get("name", ""),
+        subject=request.form.get("subject", ""),
+        by=_actor(),
+    )
+    return _lists_page(dialer_id, report=report, status=400 if report.error else 200)
+
+
+@dialer_bp.get("/<int:dialer_id>/example.csv")
+@require_role("supervisor")
+def example(dialer_id: int) -> Response:
+    dialer = service.get_dialer(dialer_id, visible_campaign_ids())
+    if dialer is None:
+        abort(404)
+    campaign = service.campaign_of(dialer)
+    response = Response(dialer_lists.example_csv(campaign.name), mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="dialer-example.csv"'
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@dialer_bp.post("/<int:dialer_id>/attachments")
+@require_role("supervisor")
+def attach(dialer_id: int) -> ResponseReturnValue:
+    if service.get_dialer(dialer_id, visible_campaign_ids()) is None:
+        abort(404)
+    file = request.files.get("file")
+    if file is None or not file.filename:
+        result = dialer_lists.AttachmentResult(None, "Choose a file to attach.")
+        return _lists_page(dialer_id, attachment=result, status=400)
+    result = dialer_lists.store_attachment(
+        file.stream, file.filename, file.mimetype or "", by=_actor()
+    )
+    return _lists_page(dialer_id, attachment=result, status=400 if result.error else 200)
+
+
+@dialer_bp.get("/lists/<int:list_id>")
+@require_role("supervisor")
+def list_detail(list_id: int) -> ResponseReturnValue:
+    dialer_list = service.get_list(list_id, visible_campaign_ids())
+    if dialer_list is None:
+        abort(404)
+    return render_template(
+        "ucmail/dialer/list.html",
+        dialer_list=dialer_list,
+        progress=service.progress_of([dialer_list])[0],
+        problems=dialer_lists.stored_report(dialer_list),
+    )
+
+
+def _after_action(result: service.ActionResult, list_id: int) -> ResponseReturnValue:
+    if request.accept_mimetypes.best == "application/json":
+        return jsonify(ok=result.ok, message=result.message), 200 if result.ok else 409
+    flash(result.message, "success" if result.ok else "error")
+    dialer_list = service.get_list(list_id, visible_campaign_ids())
+    if dialer_list is None:
+        return redirect(url_for(".index"))
+    if request.form.get("back") == "dialer":
+        return redirect(url_for(".lists", dialer_id=dialer_list.dialer_id))
+    return redirect(url_for(".list_detail", list_id=list_id))
+
+
+@dialer_bp.post("/lists/<int:list_id>/play")
+@require_role("supervisor")
+def play(list_id: int) -> ResponseReturnValue:
+    return _after_action(service.play_list(list_id, visible_campaign_ids(), _actor()), list_id)
+
+
+@dialer_bp.post("/lists/<int:list_id>/stop")
+@require_role("supervisor")
+def stop(list_id: int) -> ResponseReturnValue:
+    return _after_action(service.stop_list(list_id, visible_campaign_ids(), _actor()), list_id)
+
+
+@dialer_bp.get("/lists/<int:list_id>/progress")
+@require_role("supervisor")
+def progress(list_id: int) -> ResponseReturnValue:
+    figures = service.list_progress(list_id, visible_campaign_ids())
+    if figures is None:
+        return jsonify(error="not found"), 404
+    return jsonify(figures.as_dict())
+
+
+# --------------------------------------------------------------------------- monitoring
+
+
+def _campaign_filter() -> int | None:
+    value = request.args.get("campaign", "")
+    return int(value) if value.isdigit() else None
+
+
+@dialer_bp.get("/monitor")
+@require_role("supervisor")
+def monitor() -> ResponseReturnValue:
+    visible = visible_campaign_ids()
+    campaign_id = _campaign_filter()
+    return render_template(
+        "ucmail/dialer/monitor.html",
+        rows=service.monitor(visible, campaign_id),
+        campaigns=service.campaign_choices(visible),
+        campaign_id=campaign_id,
+    )
+
+
+@dialer_bp.get("/monitor/data")
+@require_role("supervisor")
+def monitor_data() -> ResponseReturnValue:
+    rows = service.monitor(visible_campaign_ids(), _campaign_filter())
+    return jsonify(rows=[row.as_dict() for row in rows])
+
+
+# --------------------------------------------------------------------------- blacklist
+
+
+def _blacklist_page(status: int = 200, address: str = "", reason: str = "") -> ResponseReturnValue:
+    query = request.args.get("q", "")
+    page = service.blacklist_page(query, parse_page(request.args.get("page")))
+    html = render_template(
+        "ucmail/dialer/blacklist.html", page=page, query=query, address=address, reason=reason
+    )
+    return html, status
+
+
+@dialer_bp.get("/blacklist")
+@require_role("supervisor")
+def blacklist() -> ResponseReturnValue:
+    return _blacklist_page()
+
+
+@dialer_bp.post("/blacklist")
+@require_role("supervisor")
+def blacklist_add() -> ResponseReturnValue:
+    address = request.form.get("address", "")
+    reason = request.form.get("reason", "")
+    result = service.blacklist_add(address, reason, _actor())
+    if not result.ok:
+        flash(result.message, "error")
+        return _blacklist_page(400, address, reason)
+    flash(result.message, "success")
+    return redirect(url_for(".blacklist"))
+
+
+@dialer_bp.get("/blacklist/<int:entry_id>/remove")
+@require_role("supervisor")
+def blacklist_confirm(entry_id: int) -> ResponseReturnValue:
+    entry = service.blacklist_entry(entry_id)
+    if entry is None:
+        abort(404)
+    return render_template("ucmail/dialer/blacklist_remove.html", entry=entry)
+
+
+@dialer_bp.post("/blacklist/<int:entry_id>/remove")
+@require_role("supervisor")
+def blacklist_remove(entry_id: int) -> ResponseReturnValue:
+    result = service.blacklist_remove(entry_id, _actor())
+    flash(result.message, "success" if result.ok else "error")
+    return redirect(url_for(".blacklist"))

@@ -1,7 +1,57 @@
-"""Links that arrive from customers' mail clients: pixel, rating, unsubscribe."""
+"""Links that arrive from customers' mail clients: pixel, rating, unsubscribe.
+
+Public and CSRF-exempt: no session comes with them, only a token signed for one
+purpose and one message. Their pages stand alone (no helpdesk layout, no login).
+"""
 
 from __future__ import annotations
 
+from flask import Response, render_template, request
+
+from ucmail_ext.auth import csrf_exempt
 from ucmail_ext.blueprints.common import make_blueprint
+from ucmail_ext.services import tracking
 
 tracking_bp = make_blueprint("tracking", __name__)
+
+_NO_STORE = {"Cache-Control": "no-store, no-cache, must-revalidate, private", "Pragma": "no-cache"}
+
+
+@tracking_bp.get("/p/<token>.gif")
+@csrf_exempt
+def pixel(token: str) -> Response:
+    tracking.mark_seen(token)
+    return Response(tracking.PIXEL_GIF, mimetype="image/gif", headers=_NO_STORE)
+
+
+def _page(template: str, status: int = 200, **context: object) -> Response:
+    response = Response(render_template(template, **context), status=status)
+    response.headers.update(_NO_STORE)
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
+@tracking_bp.route("/u/<token>", methods=["GET", "POST"])
+@csrf_exempt
+def unsubscribe(token: str) -> Response:
+    """GET asks (a link scanner must not unsubscribe anyone); POST does it (RFC 8058)."""
+    if request.method == "GET":
+        target = tracking.unsubscribe_target(token)
+        if target is None:
+            return _page("ucmail/tracking/invalid.html", 404)
+        return _page("ucmail/tracking/unsubscribe.html", target=target, token=token)
+    if request.form.get("List-Unsubscribe") != "One-Click":
+        return _page("ucmail/tracking/invalid.html", 400)
+    outcome = tracking.unsubscribe(token)
+    if not outcome.ok:
+        return _page("ucmail/tracking/invalid.html", 404, message=outcome.error)
+    return _page("ucmail/tracking/unsubscribed.html", outcome=outcome)
+
+
+@tracking_bp.get("/rate/<token>/<int:score>")
+@csrf_exempt
+def rate(token: str, score: int) -> Response:
+    from ucmail_ext.services.rating import record_rating
+
+    outcome = record_rating(token, score)
+    return _page("ucmail/tracking/rating.html", 200 if outcome.ok else 400, outcome=outcome)

@@ -41,11 +41,10 @@ def journal_path(token: str) -> Path:
 
 @dataclass
 class JournalState:
-    """What a dead worker's journal says, per record id."""
+    """What a dead worker's journal says: per record id, its last line's letter."""
 
-    attempted: set[int] = field(default_factory=set)
+    last: dict[int, str] = field(default_factory=dict)
     delivered: dict[int, datetime] = field(default_factory=dict)
-    not_delivered: set[int] = field(default_factory=set)
 
 
 class Journal:
@@ -87,16 +86,16 @@ def read_journal(token: str) -> JournalState | None:
         if len(parts) < 2 or not parts[1].isdigit():
             continue
         record_id = int(parts[1])
-        if parts[0] == b"A":
-            state.attempted.add(record_id)
-        elif parts[0] == b"D" and len(parts) == 3:
+        letter = parts[0].decode("ascii", "replace")
+        if letter == "D":
             try:
-                at = datetime.fromtimestamp(float(parts[2]), UTC)
-            except (ValueError, OverflowError):
+                state.delivered[record_id] = datetime.fromtimestamp(float(parts[2]), UTC)
+            except (IndexError, ValueError, OverflowError):
                 continue
-            state.delivered[record_id] = at
-        elif parts[0] == b"F":
-            state.not_delivered.add(record_id)
+        elif letter not in ("A", "F"):
+            continue
+        # The last line wins: a record retried in a later batch starts a new story.
+        state.last[record_id] = letter
     return state
 
 

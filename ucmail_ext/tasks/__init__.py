@@ -5,6 +5,7 @@ objects, and are idempotent: with ``acks_late`` a redelivered task is normal.
 """
 
 from ucmail_ext.tasks import (
+    dialer,  # noqa: F401
     inbound,  # noqa: F401
     outbound,  # noqa: F401
     routing,  # noqa: F401

@@ -1,0 +1,305 @@
+"""The dialer's render stage: everything a list's messages share, prepared once.
+
+``ListComposer`` is built once per list run: templates compiled, the MIME
+skeleton encoded, link prefixes built, attachments encoded on first use. Per
+record, ``render`` fills ``${var}`` slots, signs two tokens and joins bytes. A
+record that cannot be sent as intended (a variable missing, a line break in the
+rendered subject, an attachment deleted since the upload, event dates that do not
+parse) is refused with the reason, never sent half-filled.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from flask import current_app
+from sqlalchemy import select
+from werkzeug.routing import BuildError
+
+from ucmail_ext.crypto import make_token
+from ucmail_ext.extension import get_state
+from ucmail_ext.mail.bulk import BulkSkeleton, EncodedPart, encode_attachment, encode_calendar
+from ucmail_ext.mail.headers import is_valid_address
+from ucmail_ext.mail.ics import build_invite, parse_event_datetime
+from ucmail_ext.mail.parse import html_to_text
+from ucmail_ext.mail.render import CompiledTemplate, compile_template
+from ucmail_ext.mail.thread import make_message_id
+from ucmail_ext.models import Campaign, Dialer, DialerList, Template, Upload
+from ucmail_ext.services import links, storage
+
+# Variables every message has; a CSV column of the same name cannot replace them.
+BUILTIN_VARIABLES = ("email", "unsubscribe_url")
+_ATTACHMENT_CACHE_BYTES = 64 * 1024 * 1024
+_PLACEHOLDER = "UCMAILTOKEN"
+
+
+class DialerConfigError(RuntimeError):
+    """The dialer cannot send at all (not one record's fault); shown as the pause reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedRecord:
+    id: int
+    email: str
+    message: str
+    attachments: str
+    variables: str
+    attempts: int
+    blacklisted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    record_id: int
+    to: str
+    message_id: str
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class NotSendable:
+    record_id: int
+    state: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Body:
+    text: CompiledTemplate
+    html: CompiledTemplate
+
+
+def _link_parts(endpoint: str) -> tuple[str, str]:
+    """An external URL split around its token, so each record's link is one join."""
+    try:
+        url = links.external_url(endpoint, token=_PLACEHOLDER)
+    except BuildError as exc:
+        raise DialerConfigError(
+            "dialer mail needs the tracking blueprint (pixel and unsubscribe links): "
+            "register it with the others"
+        ) from exc
+    prefix, _, suffix = url.partition(_PLACEHOLDER)
+    return prefix, suffix
+
+
+def _text_to_html_template(text_source: str) -> CompiledTemplate:
+    # Escaping the template text keeps every ${name} (none of its characters escape);
+    # values are escaped at render time by render_html.
+    escaped = html.escape(text_source, quote=False)
+    return compile_template(
+        '<!DOCTYPE html><html><body><div style="white-space:pre-wrap">'
+        f"{escaped}</div></body></html>"
+    )
+
+
+def _body_from(text_source: str, html_source: str) -> _Body:
+    if not text_source.strip() and html_source.strip():
+        text_source = html_to_text(html_source)
+    html_template = (
+        compile_template(html_source)
+        if html_source.strip()
+        else _text_to_html_template(text_source)
+    )
+    return _Body(compile_template(text_source), html_template)
+
+
+def _with_pixel(document: str, pixel_url: str) -> str:
+    tag = f'<img src="{pixel_url}" width="1" height="1" alt="" style="display:none">'
+    for closing in ("</body>", "</BODY>"):
+        at = document.rfind(closing)
+        if at >= 0:
+            return f"{document[:at]}{tag}{document[at:]}"
+    return document + tag
+
+
+class _EventTemplates:
+    def __init__(self, dialer: Dialer, campaign: Campaign) -> None:
+        self.title = compile_template(dialer.event_title)
+        self.organizer_name = compile_template(dialer.event_organizer_name or campaign.from_name)
+        self.organizer_email = compile_template(
+            dialer.event_organizer_email or campaign.email_address
+        )
+        self.start = compile_template(dialer.event_start)
+        self.end = compile_template(dialer.event_end)
+        self.timezone = dialer.timezone or "UTC"
+
+
+class ListComposer:
+    """Renders one list's records; build it with ``build_composer``."""
+
+    def __init__(
+        self,
+        *,
+        dialer: Dialer,
+        campaign: Campaign,
+        dialer_list: DialerList,
+        template: Template | None,
+        domain: str,
+        mailto: str | None,
+    ) -> None:
+        self.sender = campaign.email_address
+        self.domain = domain
+        subject = dialer_list.subject or (template.subject if template else "")
+        self._subject = compile_template(subject)
+        self._default_body = (
+            _body_from(template.body_text, template.body_html)
+            if template is not None
+            else _body_from("", "")
+        )
+        self._pixel = _link_parts("ucmail_tracking.pixel")
+        self._unsubscribe = _link_parts("ucmail_tracking.unsubscribe")
+        self._mailto = f", <mailto:{mailto}?subject=unsubscribe>" if mailto else ""
+        self._skeleton = BulkSkeleton(
+            from_name=campaign.from_name,
+            from_address=campaign.email_address,
+            fixed_headers=[
+                ("List-Id", f"<dialer-{dialer.id}.{domain}>"),
+                # RFC 8058: the https List-Unsubscribe URL takes a one-click POST.
+                ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+            ],
+        )
+        self._event = _EventTemplates(dialer, campaign) if dialer.event_enabled else None
+        self._stamp = dialer_list.started_at or datetime.now(UTC)
+        self._parts: OrderedDict[str, EncodedPart | None] = OrderedDict()
+        self._parts_bytes = 0
+
+    # -- attachments -----------------------------------------------------------------
+
+    def _attachment(self, token: str) -> EncodedPart | None:
+        part = self._parts.get(token)
+        if part is not None or token in self._parts:
+            self._parts.move_to_end(token)
+            return part
+        session = get_state().session
+        upload = session.scalar(select(Upload).where(Upload.token == token))
+        part = None
+        if upload is not None:
+            try:
+                data = storage.read_stored(upload.storage_key)
+            except (OSError, ValueError):
+                data = None
+            if data is not None:
+                part = encode_attachment(upload.filename, upload.content_type, data)
+        self._parts[token] = part
+        self._parts_bytes += len(part.data) if part else 0
+        while self._parts_bytes > _ATTACHMENT_CACHE_BYTES and len(self._parts) > 1:
+            _, old = self._parts.popitem(last=False)
+            self._parts_bytes -= len(old.data) if old else 0
+        return part
+
+    # -- one record ------------------------------------------------------------------
+
+    def _invite(
+        self, record: ClaimedRecord, values: Mapping[str, str], missing: set[str]
+    ) -> tuple[EncodedPart, EncodedPart] | str | None:
+        event = self._event
+        if event is None:
+            return None
+        rendered = {
+            name: getattr(event, name).render(values)
+            for name in ("title", "organizer_name", "organizer_email", "start", "end")
+        }
+        for item in rendered.values():
+            missing.update(item.missing)
+        if missing:
+            return None
+        organizer = rendered["organizer_email"].text.strip()
+        if not is_valid_address(organizer):
+            return f"calendar event: the organizer {organizer[:80]!r} is not an email address"
+        try:
+            start = parse_event_datetime(rendered["start"].text, event.timezone)
+            end = parse_event_datetime(rendered["end"].text, event.timezone)
+            ics = build_invite(
+                uid=f"ucmail.dialer.{record.id}@{self.domain}",
+                title=rendered["title"].text,
+                organizer_name=rendered["organizer_name"].text,
+                organizer_email=organizer,
+                attendee_email=record.email,
+                start=start,
+                end=end,
+                dtstamp=self._stamp,
+            )
+        except ValueError as exc:
+            return f"calendar event: {exc}"
+        return encode_calendar(ics)
+
+    def render(self, record: ClaimedRecord) -> Prepared | NotSendable:
+        """The record's message, or why it cannot be sent. Never raises for bad data."""
+        if record.blacklisted:
+            return NotSendable(record.id, "skipped", "the address is on the blacklist")
+        try:
+            row_values = json.loads(record.variables or "{}")
+        except ValueError:
+            row_values = None
+        if not isinstance(row_values, dict):
+            return NotSendable(record.id, "failed", "the stored variables are not readable")
+        unsubscribe_token = make_token("unsubscribe", record.id)
+        unsubscribe_url = f"{self._unsubscribe[0]}{unsubscribe_token}{self._unsubscribe[1]}"
+        values = {**row_values, "email": record.email, "unsubscribe_url": unsubscribe_url}
+
+        body = _body_from(record.message, "") if record.message.strip() else self._default_body
+        subject = self._subject.render(values)
+        text = body.text.render(values)
+        document = body.html.render_html(values)
+        missing = set(subject.missing) | set(text.missing) | set(document.missing)
+        invite = self._invite(record, values, missing)
+        if missing:
+            names = ", ".join(sorted(missing))
+            return NotSendable(record.id, "failed", f"missing variable(s): {names}")
+        if isinstance(invite, str):
+            return NotSendable(record.id, "failed", invite)
+
+        files = []
+        for token in filter(None, (t.strip() for t in record.attachments.split(","))):
+            part = self._attachment(token)
+            if part is None:
+                return NotSendable(
+                    record.id, "failed", f"attachment {token} is no longer available"
+                )
+            files.append(part)
+
+        pixel_url = f"{self._pixel[0]}{make_token('pixel', record.id)}{self._pixel[1]}"
+        message_id = make_message_id("dialer", str(record.id), self.domain)
+        try:
+            raw = self._skeleton.build(
+                to=record.email,
+                subject=subject.text,
+                message_id=message_id,
+                text=text.text,
+                html=_with_pixel(document.text, pixel_url),
+                per_recipient_headers=[("List-Unsubscribe", f"<{unsubscribe_url}>{self._mailto}")],
+                calendar=invite,
+                attachments=files,
+            )
+        except ValueError as exc:
+            return NotSendable(record.id, "failed", str(exc))
+        return Prepared(record.id, record.email, message_id, raw)
+
+
+def build_composer(dialer_list: DialerList) -> ListComposer:
+    """Raises DialerConfigError when nothing of this list can be sent."""
+    dialer = dialer_list.dialer
+    session = get_state().session
+    campaign = session.get(Campaign, dialer.campaign_id)
+    if campaign is None or campaign.deleted_at is not None:
+        raise DialerConfigError("the dialer's campaign was deleted")
+    if not is_valid_address(campaign.email_address):
+        raise DialerConfigError("the campaign has no valid sender address")
+    template = session.get(Template, dialer.template_id) if dialer.template_id else None
+    try:
+        return ListComposer(
+            dialer=dialer,
+            campaign=campaign,
+            dialer_list=dialer_list,
+            template=template,
+            domain=links.message_id_domain(),
+            mailto=current_app.config["UCMAIL_DIALER_UNSUBSCRIBE_MAILTO"],
+        )
+    except ValueError as exc:
+        # A line break in the sender name, an unusable Message-ID domain...
+        raise DialerConfigError(str(exc)) from exc

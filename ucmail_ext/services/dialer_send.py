@@ -1,0 +1,916 @@
+"""The dialer pipeline: ``claim_batch`` -> ``render`` -> ``send_batch`` -> ``record``.
+
+listmonk's manager is the model: fetch a batch, render, push to a bounded pool of
+connections that share one pace, record results in batches, pause on an error
+threshold. Each record is a ledger entry::
+
+    pending -> sending -> sent | deferred (4xx, dropped connection; back-off) |
+                          rejected (5xx) | failed | skipped (blacklisted)
+
+Batches are sized to what is sent in about ``UCMAIL_DIALER_COMMIT_SECONDS``, and
+the results of one batch are committed together with the claim of the next, so a
+thousand messages cost a handful of statements. Stopping takes effect at the next
+claim or pause check, both at most half a second apart.
+
+Crash rule (a worker killed while records are "sending"): what happened to each
+is read back from the worker's journal (``dialer_journal``) once its lease is
+over. Delivered (the server said 250) -> sent. Refused, or never attempted ->
+pending again (sending it cannot make a duplicate). Attempted with no answer
+recorded -> it may or may not have arrived; it is marked failed ("interrupted"),
+never re-sent: at most once, because a duplicate cannot be taken back and the
+monitoring screen shows the one unknown record. Without a journal (a worker whose
+storage folder the recovering worker cannot see) every stale "sending" record is
+treated that way. So after a crash no record is sent twice and none is left
+pending; at most one per connection ends as "interrupted".
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import Select, bindparam, case, exists, func, select, update
+from sqlalchemy.orm import Session
+
+from ucmail_ext.dispatch import enqueue
+from ucmail_ext.extension import get_state
+from ucmail_ext.mail.smtp import SendResult, SmtpConnection
+from ucmail_ext.mail.thread import make_message_id
+from ucmail_ext.models import BlacklistEntry, Campaign, Dialer, DialerList, DialerRecord, Schedule
+from ucmail_ext.services import links
+from ucmail_ext.services.dialer_compose import (
+    ClaimedRecord,
+    DialerConfigError,
+    ListComposer,
+    NotSendable,
+    Prepared,
+    build_composer,
+)
+from ucmail_ext.services.dialer_journal import (
+    Journal,
+    JournalState,
+    discard_journal,
+    read_journal,
+)
+from ucmail_ext.services.mailboxes import smtp_settings
+from ucmail_ext.services.schedules import is_open
+
+log = logging.getLogger(__name__)
+
+RECORDS = DialerRecord.__table__
+LISTS = DialerList.__table__
+DIALERS = Dialer.__table__
+
+UNFINISHED_STATES = ("pending", "sending", "deferred")
+STOP_CHECK_SECONDS = 0.5
+HEARTBEAT_SECONDS = 5.0
+INTERRUPTED = (
+    "interrupted: the worker stopped during delivery, so it may or may not have arrived; "
+    "not retried, so that it is never sent twice"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one claimed record; written by ``record``."""
+
+    record_id: int
+    state: str
+    attempts: int
+    status_code: str = ""
+    error: str = ""
+    sent_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+    message_id: str | None = None
+    smtp_error: bool = False
+
+
+@dataclass
+class RunResult:
+    list_id: int
+    outcome: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def add(self, outcomes: Iterable[Outcome]) -> None:
+        for item in outcomes:
+            self.counts[item.state] = self.counts.get(item.state, 0) + 1
+
+
+@dataclass(frozen=True)
+class RecoveryReport:
+    sent: int = 0
+    requeued: int = 0
+    interrupted: int = 0
+
+
+# --------------------------------------------------------------------------- claim
+
+
+def _runnable(list_id: int) -> Any:
+    """The list is active and its dialer running: the claim's own stop check."""
+    return exists().where(
+        LISTS.c.id == list_id,
+        LISTS.c.state == "active",
+        DIALERS.c.id == LISTS.c.dialer_id,
+        DIALERS.c.state == "running",
+        DIALERS.c.deleted_at.is_(None),
+    )
+
+
+def claim_batch(
+    session: Session, list_id: int, token: str, size: int, now: datetime
+) -> list[ClaimedRecord]:
+    """Take up to ``size`` pending records, lowest priority number first.
+
+    One statement. PostgreSQL: ``FOR UPDATE SKIP LOCKED`` lets several workers
+    claim side by side without waiting or overlapping (a row another worker just
+    claimed fails the re-checked ``state = 'pending'``). SQLite has one writer at a
+    time, so the same UPDATE is atomic there. Whether the address is blacklisted
+    comes back with the row.
+    """
+    chosen = (
+        select(RECORDS.c.id)
+        .where(RECORDS.c.list_id == list_id, RECORDS.c.state == "pending", _runnable(list_id))
+        .order_by(RECORDS.c.priority, RECORDS.c.id)
+        .limit(size)
+        .with_for_update(skip_locked=True)
+    )
+    blacklisted = (
+        exists()
+        .where(BlacklistEntry.__table__.c.address == func.lower(RECORDS.c.email))
+        .label("blacklisted")
+    )
+    stmt = (
+        update(RECORDS)
+        .where(RECORDS.c.id.in_(chosen.scalar_subquery()))
+        .values(
+            state="sending",
+            claimed_by=token,
+            claimed_at=now,
+            attempts=RECORDS.c.attempts + 1,
+        )
+        .returning(
+            RECORDS.c.id,
+            RECORDS.c.priority,
+            RECORDS.c.email,
+            RECORDS.c.message,
+            RECORDS.c.attachments,
+            RECORDS.c.variables,
+            RECORDS.c.attempts,
+            blacklisted,
+        )
+    )
+    rows = session.execute(stmt).all()
+    rows.sort(key=lambda row: (row.priority, row.id))
+    return [
+        ClaimedRecord(
+            id=row.id,
+            email=row.email,
+            message=row.message,
+            attachments=row.attachments,
+            variables=row.variables,
+            attempts=row.attempts,
+            blacklisted=bool(row.blacklisted),
+        )
+        for row in rows
+    ]
+
+
+def reserve_slots(session: Session, dialer_id: int, count: int, interval: float) -> float:
+    """Book ``count`` sending slots on the dialer; returns the first slot's epoch time.
+
+    The booking is on the dialer row, so two workers on one dialer take turns
+    and the time between messages holds for the dialer as a whole.
+    """
+    now = time.time()
+    span = count * interval
+    current = DIALERS.c.slot_epoch
+    stmt = (
+        update(DIALERS)
+        .where(DIALERS.c.id == dialer_id)
+        .values(slot_epoch=case((current > now, current), else_=now) + span)
+        .returning(DIALERS.c.slot_epoch)
+    )
+    end = session.execute(stmt).scalar_one()
+    return float(end) - span
+
+
+# --------------------------------------------------------------------------- record
+
+_RECORD = (
+    update(RECORDS)
+    .where(RECORDS.c.id == bindparam("b_id"), RECORDS.c.claimed_by == bindparam("b_token"))
+    .values(
+        state=bindparam("b_state"),
+        attempts=bindparam("b_attempts"),
+        status_code=bindparam("b_code"),
+        error=bindparam("b_error"),
+        sent_at=bindparam("b_sent_at"),
+        next_attempt_at=bindparam("b_next"),
+        message_id=bindparam("b_message_id"),
+        claimed_by=None,
+        claimed_at=None,
+    )
+)
+
+
+def record(session: Session, token: str, outcomes: Sequence[Outcome]) -> None:
+    """Write a batch of outcomes in one executemany (not committed here).
+
+    Matching ``claimed_by`` means a worker whose lease was taken over can no
+    longer overwrite what the recovery decided.
+    """
+    if not outcomes:
+        return
+    session.execute(
+        _RECORD,
+        [
+            {
+                "b_id": item.record_id,
+                "b_token": token,
+                "b_state": item.state,
+                "b_attempts": item.attempts,
+                "b_code": item.status_code,
+                "b_error": item.error[:2000],
+                "b_sent_at": item.sent_at,
+                "b_next": item.next_attempt_at,
+                "b_message_id": item.message_id,
+            }
+            for item in outcomes
+        ],
+    )
+
+
+# --------------------------------------------------------------------------- send
+
+
+@dataclass
+class _Policy:
+    retries: int
+    backoff: float
+
+    def after_failure(self, claimed: ClaimedRecord, result: SendResult, now: datetime) -> Outcome:
+        code = str(result.code or "")
+        if result.status == "permfail":
+            state = "rejected" if result.code else "failed"
+            return Outcome(claimed.id, state, claimed.attempts, code, result.text, smtp_error=True)
+        if claimed.attempts >= self.retries:
+            error = f"gave up after {claimed.attempts} attempts: {result.text}"
+            return Outcome(claimed.id, "failed", claimed.attempts, code, error, smtp_error=True)
+        delay = self.backoff * (2 ** (claimed.attempts - 1))
+        return Outcome(
+            claimed.id,
+            "deferred",
+            claimed.attempts,
+            code,
+            result.text,
+            next_attempt_at=now + timedelta(seconds=delay),
+            smtp_error=True,
+        )
+
+
+def _released(claimed: ClaimedRecord) -> Outcome:
+    """Claimed but never attempted (a stop, an aborted batch): back in the queue."""
+    return Outcome(claimed.id, "pending", claimed.attempts - 1)
+
+
+@dataclass
+class _Item:
+    claimed: ClaimedRecord
+    prepared: Prepared
+    at: float  # epoch time of its slot; 0 for "now"
+
+
+class _Delivery:
+    """Sends prepared messages and turns answers into outcomes (any thread)."""
+
+    def __init__(
+        self, sender: str, journal: Journal, policy: _Policy, streak: int, max_errors: int
+    ) -> None:
+        self.sender = sender
+        self.journal = journal
+        self.policy = policy
+        self.cancelled = threading.Event()
+        self.outcomes: list[Outcome] = []
+        self.connect_failed = threading.Event()
+        self.too_many_errors = threading.Event()
+        self.streak = streak
+        self.max_errors = max_errors
+        self.last_error = ""
+        self._lock = threading.Lock()
+
+    def _note(self, error: str | None) -> None:
+        """Count errors in a row as they happen: the pause must not wait for the batch."""
+        with self._lock:
+            if error is None:
+                self.streak = 0
+                return
+            self.streak += 1
+            self.last_error = error
+            if self.streak >= self.max_errors:
+                self.too_many_errors.set()
+                self.cancelled.set()
+
+    def deliver(self, connection: SmtpConnection, item: _Item) -> None:
+        if self.cancelled.is_set():
+            self.outcomes.append(_released(item.claimed))
+            return
+        if item.at:
+            _sleep_until(item.at, self.cancelled)
+            if self.cancelled.is_set():
+                self.outcomes.append(_released(item.claimed))
+                return
+        prepared = item.prepared
+        self.journal.attempt(prepared.record_id)
+        result = connection.send_raw(self.sender, [prepared.to], prepared.raw)
+        now = datetime.now(UTC)
+        if result.ok:
+            self.journal.delivered(prepared.record_id, now)
+            self._note(None)
+            self.outcomes.append(
+                Outcome(
+                    prepared.record_id,
+                    "sent",
+                    item.claimed.attempts,
+                    "250",
+                    sent_at=now,
+                    message_id=prepared.message_id,
+                )
+            )
+            return
+        self.journal.not_delivered(prepared.record_id)
+        outcome = self.policy.after_failure(item.claimed, result, now)
+        self._note(outcome.error or "unknown error")
+        if result.stage == "connect":
+            # The account, not the message: stop this batch rather than fail it record
+            # by record against a server that is not there.
+            self.connect_failed.set()
+            self.cancelled.set()
+        self.outcomes.append(
+            Outcome(
+                outcome.record_id,
+                outcome.state,
+                outcome.attempts,
+                outcome.status_code,
+                outcome.error,
+                next_attempt_at=outcome.next_attempt_at,
+                message_id=prepared.message_id,
+                smtp_error=True,
+            )
+        )
+
+
+def _sleep_until(at: float, cancelled: threading.Event) -> None:
+    while True:
+        delay = at - time.time()
+        if delay <= 0:
+            return
+        if delay > 0.002:
+            if cancelled.wait(min(delay - 0.001, STOP_CHECK_SECONDS)):
+                return
+        else:
+            time.sleep(delay)
+
+
+class _InlineSender:
+    """One connection, sends in the calling thread (no hand-off cost)."""
+
+    def __init__(self, make: Callable[[], SmtpConnection], delivery: _Delivery) -> None:
+        self.connection = make()
+        self.delivery = delivery
+
+    def submit(self, item: _Item) -> None:
+        self.delivery.deliver(self.connection, item)
+
+    def wait(self, timeout: float) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class _PoolSender:
+    """N connections in N threads, fed through a bounded queue (listmonk's pool)."""
+
+    def __init__(self, make: Callable[[], SmtpConnection], delivery: _Delivery, size: int) -> None:
+        self.delivery = delivery
+        self._queue: queue.Queue[_Item | None] = queue.Queue(maxsize=size * 2)
+        self._pending = 0
+        self._cond = threading.Condition()
+        self._threads = [
+            threading.Thread(target=self._work, args=(make,), daemon=True, name=f"ucmail-smtp-{i}")
+            for i in range(size)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _work(self, make: Callable[[], SmtpConnection]) -> None:
+        connection = make()
+        try:
+            while True:
+                item = self._queue.get()
+                if item is None:
+                    return
+                try:
+                    self.delivery.deliver(connection, item)
+                except Exception:  # a bug must not lose the record: release it
+                    log.exception("dialer delivery failed")
+                    self.delivery.outcomes.append(_released(item.claimed))
+                finally:
+                    with self._cond:
+                        self._pending -= 1
+                        self._cond.notify_all()
+        finally:
+            connection.close()
+
+    def submit(self, item: _Item) -> None:
+        with self._cond:
+            self._pending += 1
+        self._queue.put(item)
+
+    def wait(self, timeout: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self._pending == 0, timeout)
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join()
+
+
+# --------------------------------------------------------------------------- run
+
+
+@dataclass
+class _Plan:
+    dialer_list: DialerList
+    dialer: Dialer
+    campaign: Campaign
+    schedules: list[Schedule]
+
+
+def _load_plan(session: Session, list_id: int) -> _Plan | str:
+    dialer_list = session.get(DialerList, list_id)
+    if dialer_list is None:
+        return "missing"
+    dialer = dialer_list.dialer
+    if dialer.deleted_at is not None:
+        return "deleted"
+    if dialer_list.state != "active" or dialer.state != "running":
+        return "stopped"
+    campaign = session.get(Campaign, dialer.campaign_id)
+    if campaign is None:
+        return "deleted"
+    schedules = list(session.scalars(select(Schedule).where(Schedule.dialer_id == dialer.id)))
+    return _Plan(dialer_list, dialer, campaign, schedules)
+
+
+def _stop_reason(session: Session, list_id: int) -> str | None:
+    row = session.execute(
+        select(LISTS.c.state, DIALERS.c.state, DIALERS.c.deleted_at)
+        .join(DIALERS, DIALERS.c.id == LISTS.c.dialer_id)
+        .where(LISTS.c.id == list_id)
+    ).first()
+    if row is None or row[2] is not None:
+        return "deleted"
+    if row[0] != "active" or row[1] != "running":
+        return "stopped" if row[1] != "paused" else "paused"
+    return None
+
+
+def _pause(session: Session, dialer_id: int, reason: str) -> None:
+    session.execute(
+        update(DIALERS)
+        .where(DIALERS.c.id == dialer_id, DIALERS.c.state == "running")
+        .values(state="paused", pause_reason=reason[:2000])
+    )
+
+
+def _finish_if_done(session: Session, list_id: int, dialer_id: int) -> str:
+    left = session.execute(
+        select(RECORDS.c.state, RECORDS.c.next_attempt_at)
+        .where(RECORDS.c.list_id == list_id, RECORDS.c.state.in_(UNFINISHED_STATES))
+        .order_by(RECORDS.c.next_attempt_at)
+        .limit(1)
+    ).first()
+    if left is not None:
+        return "waiting"
+    now = datetime.now(UTC)
+    finished = session.execute(
+        update(LISTS)
+        .where(LISTS.c.id == list_id, LISTS.c.state == "active")
+        .values(state="done", finished_at=now)
+    ).rowcount
+    if finished:
+        still_active = session.scalar(
+            select(func.count(LISTS.c.id)).where(
+                LISTS.c.dialer_id == dialer_id, LISTS.c.state == "active"
+            )
+        )
+        if not still_active:
+            session.execute(
+                update(DIALERS)
+                .where(DIALERS.c.id == dialer_id, DIALERS.c.state == "running")
+                .values(state="stopped")
+            )
+    return "done"
+
+
+class _Pace:
+    """How many records the next claim takes: about one commit interval's worth."""
+
+    def __init__(self, interval: float, maximum: int, commit_seconds: float) -> None:
+        self.interval = interval
+        self.maximum = max(1, maximum)
+        self.commit_seconds = commit_seconds
+        if interval > 0:
+            self.size = self._clamp(commit_seconds / interval)
+        else:
+            self.size = min(self.maximum, 16)
+
+    def _clamp(self, value: float) -> int:
+        return max(1, min(self.maximum, int(value)))
+
+    def observe(self, count: int, seconds: float, aborted: bool) -> None:
+        if aborted:
+            self.size = 1
+            return
+        if count == 0 or seconds <= 0:
+            return
+        rate = count / seconds
+        if self.interval > 0:
+            rate = min(rate, 1 / self.interval)
+        target = self._clamp(rate * self.commit_seconds)
+        # Grow gradually (x4 at most) so one fast batch does not claim a huge one.
+        self.size = min(target, max(self.size * 4, 1))
+
+
+def requeue_due(session: Session, now: datetime | None = None, list_id: int | None = None) -> int:
+    """Deferred records whose back-off is over go back to pending."""
+    now = now or datetime.now(UTC)
+    stmt = update(RECORDS).where(RECORDS.c.state == "deferred", RECORDS.c.next_attempt_at <= now)
+    if list_id is not None:
+        stmt = stmt.where(RECORDS.c.list_id == list_id)
+    return int(session.execute(stmt.values(state="pending")).rowcount or 0)
+
+
+def run_list(list_id: int, max_seconds: float | None = None) -> RunResult:
+    """Send a list until it is done, stopped, paused, out of schedule or out of time.
+
+    Safe on several workers at once: every record is claimed by exactly one.
+    """
+    cfg = current_app.config
+    session: Session = get_state().session
+    result = RunResult(list_id)
+    plan = _load_plan(session, list_id)
+    if isinstance(plan, str):
+        session.rollback()
+        result.outcome = plan
+        return result
+    dialer = plan.dialer
+    if not is_open(plan.schedules, dialer.timezone):
+        session.rollback()
+        result.outcome = "closed"
+        return result
+    try:
+        composer = build_composer(plan.dialer_list)
+        settings = smtp_settings(plan.campaign)
+    except (DialerConfigError, ValueError) as exc:
+        _pause(session, dialer.id, f"cannot send: {exc}")
+        session.commit()
+        result.outcome = "paused"
+        return result
+
+    limit = float(max_seconds if max_seconds is not None else cfg["UCMAIL_DIALER_RUN_SECONDS"])
+    runner = _Runner(
+        session=session,
+        plan=plan,
+        composer=composer,
+        make_connection=lambda: SmtpConnection(settings),
+        connections=max(1, int(plan.campaign.smtp_connections or 1)),
+        policy=_Policy(int(cfg["UCMAIL_SEND_RETRIES"]), float(cfg["UCMAIL_SEND_BACKOFF"])),
+        pace=_Pace(
+            float(dialer.seconds_between or 0),
+            int(cfg["UCMAIL_DIALER_BATCH"]),
+            float(cfg["UCMAIL_DIALER_COMMIT_SECONDS"]),
+        ),
+        max_errors=int(dialer.max_error_streak or cfg["UCMAIL_DIALER_MAX_ERRORS"]),
+        lease=float(cfg["UCMAIL_DIALER_LEASE"]),
+        deadline=time.monotonic() + limit,
+        result=result,
+    )
+    runner.run()
+    if result.outcome == "handoff":
+        enqueue("ucmail.dialer.run_list", list_id)
+    return result
+
+
+class _Runner:
+    def __init__(
+        self,
+        *,
+        session: Session,
+        plan: _Plan,
+        composer: ListComposer,
+        make_connection: Callable[[], SmtpConnection],
+        connections: int,
+        policy: _Policy,
+        pace: _Pace,
+        max_errors: int,
+        lease: float,
+        deadline: float,
+        result: RunResult,
+    ) -> None:
+        self.session = session
+        self.plan = plan
+        self.list_id = plan.dialer_list.id
+        self.dialer_id = plan.dialer.id
+        self.timezone = plan.dialer.timezone
+        self.composer = composer
+        self.make_connection = make_connection
+        self.connections = connections
+        self.policy = policy
+        self.pace = pace
+        self.max_errors = max_errors
+        self.saved_streak = int(plan.dialer.error_streak or 0)
+        self.lease = lease
+        self.deadline = deadline
+        self.result = result
+        self.token = secrets.token_hex(16)
+        self.pending: list[Outcome] = []
+        self.last_heartbeat = 0.0
+        self.delivery: _Delivery | None = None
+
+    def run(self) -> None:
+        session = self.session
+        journal = Journal(self.token)
+        delivery = _Delivery(
+            self.composer.sender, journal, self.policy, self.saved_streak, self.max_errors
+        )
+        self.delivery = delivery
+        sender: _InlineSender | _PoolSender
+        if self.connections > 1:
+            sender = _PoolSender(self.make_connection, delivery, self.connections)
+        else:
+            sender = _InlineSender(self.make_connection, delivery)
+        try:
+            requeue_due(session, list_id=self.list_id)
+            self._heartbeat(force=True)
+            session.commit()
+            while True:
+                outcome = self._next_batch(sender, delivery, journal)
+                if outcome:
+                    self.result.outcome = outcome
+                    break
+            self._commit()
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            sender.close()
+            journal.close()
+
+    def _heartbeat(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self.last_heartbeat >= HEARTBEAT_SECONDS:
+            self.last_heartbeat = now
+            self.session.execute(
+                update(LISTS)
+                .where(LISTS.c.id == self.list_id)
+                .values(heartbeat_at=datetime.now(UTC))
+            )
+
+    def _save_streak(self) -> None:
+        streak = self.delivery.streak if self.delivery is not None else self.saved_streak
+        if streak != self.saved_streak:
+            self.session.execute(
+                update(DIALERS).where(DIALERS.c.id == self.dialer_id).values(error_streak=streak)
+            )
+            self.saved_streak = streak
+
+    def _commit(self) -> None:
+        record(self.session, self.token, self.pending)
+        self.result.add(self.pending)
+        self.pending = []
+        self._save_streak()
+        self._heartbeat()
+
+    def _next_batch(
+        self, sender: _InlineSender | _PoolSender, delivery: _Delivery, journal: Journal
+    ) -> str | None:
+        session = self.session
+        # Results of the last batch and the claim of the next commit together.
+        self._commit()
+        if time.monotonic() >= self.deadline:
+            session.commit()
+            journal.clear()
+            return "handoff"
+        if not is_open(self.plan.schedules, self.timezone):
+            session.commit()
+            journal.clear()
+            return "closed"
+        size = self.pace.size
+        first_slot = 0.0
+        if self.pace.interval > 0:
+            first_slot = reserve_slots(session, self.dialer_id, size, self.pace.interval)
+        claimed = claim_batch(session, self.list_id, self.token, size, datetime.now(UTC))
+        session.commit()
+        journal.clear()
+        if not claimed:
+            reason = _stop_reason(session, self.list_id)
+            if reason is None:
+                reason = _finish_if_done(session, self.list_id, self.dialer_id)
+            session.commit()
+            return reason
+        return self._send(claimed, first_slot, sender, delivery)
+
+    def _send(
+        self,
+        claimed: list[ClaimedRecord],
+        first_slot: float,
+        sender: _InlineSender | _PoolSender,
+        delivery: _Delivery,
+    ) -> str | None:
+        delivery.cancelled.clear()
+        delivery.connect_failed.clear()
+        delivery.outcomes = []
+        started = time.monotonic()
+        last_check = started
+        stop: str | None = None
+        interval = self.pace.interval
+        slot = first_slot
+        for claimed_record in claimed:
+            now = time.monotonic()
+            if now - last_check >= STOP_CHECK_SECONDS and not delivery.cancelled.is_set():
+                last_check = now
+                stop = _stop_reason(self.session, self.list_id)
+                self.session.commit()
+                if stop is None and now - started > self.lease / 2:
+                    stop = "lease"
+                if stop is not None:
+                    delivery.cancelled.set()
+            if delivery.cancelled.is_set():
+                delivery.outcomes.append(_released(claimed_record))
+                continue
+            rendered = self.composer.render(claimed_record)
+            if isinstance(rendered, NotSendable):
+                delivery.outcomes.append(
+                    Outcome(
+                        rendered.record_id,
+                        rendered.state,
+                        claimed_record.attempts,
+                        error=rendered.reason,
+                    )
+                )
+                continue
+            at = slot if interval > 0 else 0.0
+            slot += interval
+            sender.submit(_Item(claimed_record, rendered, at))
+        while not sender.wait(STOP_CHECK_SECONDS):
+            reason = _stop_reason(self.session, self.list_id)
+            self.session.commit()
+            if reason is not None:
+                stop = reason
+                delivery.cancelled.set()
+        outcomes = delivery.outcomes
+        delivery.outcomes = []
+        self.pending = outcomes
+        aborted = delivery.connect_failed.is_set()
+        self.pace.observe(
+            sum(1 for o in outcomes if o.state != "pending"),
+            time.monotonic() - started,
+            aborted,
+        )
+        if delivery.too_many_errors.is_set():
+            self._commit()
+            reason = f"{delivery.streak} sending errors in a row; last: {delivery.last_error}"
+            _pause(self.session, self.dialer_id, reason)
+            self.session.commit()
+            return "paused"
+        return stop if stop != "lease" else None
+
+
+# --------------------------------------------------------------------------- recovery
+
+
+def _recovered(row: Any, journal: JournalState | None, domain: str) -> Outcome:
+    record_id, attempts = row.id, row.attempts
+    message_id = make_message_id("dialer", str(record_id), domain)
+    status = journal.last.get(record_id) if journal is not None else "A"
+    if status == "D":
+        assert journal is not None
+        return Outcome(
+            record_id,
+            "sent",
+            attempts,
+            "250",
+            sent_at=journal.delivered[record_id],
+            message_id=message_id,
+        )
+    if status == "F":
+        return Outcome(record_id, "pending", attempts)
+    if status == "A":
+        return Outcome(record_id, "failed", attempts, error=INTERRUPTED, message_id=message_id)
+    return Outcome(record_id, "pending", attempts - 1)
+
+
+def recover_stale(now: datetime | None = None) -> RecoveryReport:
+    """Settle records left "sending" by a worker whose lease is over (see module doc)."""
+    session: Session = get_state().session
+    now = now or datetime.now(UTC)
+    lease = float(current_app.config["UCMAIL_DIALER_LEASE"])
+    rows = session.execute(
+        select(RECORDS.c.id, RECORDS.c.attempts, RECORDS.c.claimed_by).where(
+            RECORDS.c.state == "sending",
+            RECORDS.c.claimed_at < now - timedelta(seconds=lease),
+        )
+    ).all()
+    by_token: dict[str, list[Any]] = {}
+    for row in rows:
+        by_token.setdefault(row.claimed_by or "", []).append(row)
+    domain = links.message_id_domain()
+    counts = {"sent": 0, "pending": 0, "failed": 0}
+    for token, items in by_token.items():
+        journal = read_journal(token) if token else None
+        outcomes = [_recovered(row, journal, domain) for row in items]
+        if token:
+            record(session, token, outcomes)
+        else:
+            session.execute(
+                update(RECORDS)
+                .where(RECORDS.c.id.in_([row.id for row in items]), RECORDS.c.claimed_by.is_(None))
+                .values(state="failed", error=INTERRUPTED)
+            )
+        for item in outcomes:
+            counts[item.state] = counts.get(item.state, 0) + 1
+        session.commit()
+        if token:
+            discard_journal(token)
+    return RecoveryReport(counts["sent"], counts["pending"], counts["failed"])
+
+
+def lists_needing_runner(now: datetime | None = None) -> list[int]:
+    """Active lists with work and no live worker (its heartbeat is stale)."""
+    session: Session = get_state().session
+    now = now or datetime.now(UTC)
+    stale = now - timedelta(seconds=max(15.0, 3 * float(current_app.config["UCMAIL_DIALER_TICK"])))
+    has_work = exists().where(RECORDS.c.list_id == DialerList.id, RECORDS.c.state == "pending")
+    stmt: Select[Any] = (
+        select(DialerList)
+        .join(Dialer, Dialer.id == DialerList.dialer_id)
+        .where(
+            DialerList.state == "active",
+            Dialer.state == "running",
+            Dialer.deleted_at.is_(None),
+            (DialerList.heartbeat_at.is_(None)) | (DialerList.heartbeat_at < stale),
+            has_work,
+        )
+    )
+    wanted = []
+    for dialer_list in session.scalars(stmt):
+        dialer = dialer_list.dialer
+        windows = session.scalars(select(Schedule).where(Schedule.dialer_id == dialer.id))
+        if is_open(windows, dialer.timezone, now):
+            wanted.append(dialer_list.id)
+    if wanted:
+        # Claimed for the task about to be queued, so the next tick does not queue another.
+        session.execute(update(LISTS).where(LISTS.c.id.in_(wanted)).values(heartbeat_at=now))
+    session.commit()
+    return wanted
+
+
+def tick(now: datetime | None = None) -> list[int]:
+    """The beat's job: recover dead workers' records, requeue due retries, start lists."""
+    session: Session = get_state().session
+    recover_stale(now)
+    requeue_due(session, now)
+    session.commit()
+    started = lists_needing_runner(now)
+    for list_id in started:
+        enqueue("ucmail.dialer.run_list", list_id)
+    return started
+
+
+__all__ = [
+    "INTERRUPTED",
+    "Outcome",
+    "RecoveryReport",
+    "RunResult",
+    "claim_batch",
+    "record",
+    "recover_stale",
+    "requeue_due",
+    "reserve_slots",
+    "run_list",
+    "tick",
+]
