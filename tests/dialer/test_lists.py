@@ -6,19 +6,18 @@ import io
 import json
 
 from example_host_app.extensions import db
+from tests.dialer import helpers
+from tests.dialer.helpers import CAMPAIGN, csv_text, upload
 from ucmail_ext.mail.csvlist import ListRow, read_rows
 from ucmail_ext.models import DialerList, DialerRecord, Upload
 from ucmail_ext.services import dialer_lists
-
-from tests.dialer import helpers
-from tests.dialer.helpers import CAMPAIGN, csv_text, upload
 
 
 def test_good_rows_are_kept_and_bad_rows_reported_with_their_line(dialer_id: int) -> None:
     rows = [
         f'{CAMPAIGN};ana@mail.example;Hi ${{name}};;"name":"Ana";3',
         f"{CAMPAIGN};not-an-address;;;;",
-        f'Another campaign;bob@mail.example;;;"name":"Bob";',
+        'Another campaign;bob@mail.example;;;"name":"Bob";',
         f"{CAMPAIGN};carl@mail.example;;nosuchtoken123;;",
         f'{CAMPAIGN};dora@mail.example;;;"name" "Dora";',
         f"{CAMPAIGN};eve@mail.example;;;name=Eve:code=E1;",
