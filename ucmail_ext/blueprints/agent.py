@@ -1,16 +1,364 @@
-"""Agent pages."""
+"""The agent portal: tray on the left, the open conversation and the editor on the right.
+
+Views parse the request and call one service (services/portal.py, compose.py,
+presence.py, chat.py, send.py). The page's JavaScript polls the tray and sends the
+heartbeat; everything else is a plain form, so the portal works without it.
+"""
 
 from __future__ import annotations
 
-from flask import render_template
+import functools
+from collections.abc import Callable
+from typing import Any
 
-from ucmail_ext.auth import require_role
+from flask import (
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    session,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+from flask_login import logout_user
+from werkzeug.wrappers import Response
+
+from ucmail_ext.auth import current_agent_id, require_role
 from ucmail_ext.blueprints.common import make_blueprint
+from ucmail_ext.services import chat, compose, portal, presence, send
+from ucmail_ext.services.pagination import parse_page
 
 agent_bp = make_blueprint("agent", __name__)
 
+EPOCH_KEY = "ucmail_epoch"
 
-@agent_bp.get("/")
+
+# --------------------------------------------------------------------------- plumbing
+
+
+def _wants_json() -> bool:
+    return request.is_json or request.accept_mimetypes.best == "application/json"
+
+
+@agent_bp.before_request
+def enforce_forced_logout() -> ResponseReturnValue | None:
+    """A supervisor's "log out" bumps the agent's epoch; the next request ends the session."""
+    agent_id = current_agent_id()
+    known = session.get(EPOCH_KEY)
+    if agent_id is None or not isinstance(known, list) or len(known) != 2:
+        return None
+    if known[0] != agent_id:
+        session.pop(EPOCH_KEY, None)  # another user logged in on this browser
+        return None
+    if portal.session_epoch(agent_id) == known[1]:
+        return None
+    session.pop(EPOCH_KEY, None)
+    logout_user()
+    if _wants_json() or request.method != "GET":
+        return jsonify(error="logged out", logged_out=True), 401
+    login_view = getattr(getattr(current_app, "login_manager", None), "login_view", None)
+    if login_view:
+        return redirect(url_for(login_view))
+    abort(401)
+
+
+def _remember_epoch() -> None:
+    agent_id = current_agent_id()
+    known = session.get(EPOCH_KEY)
+    if agent_id and not (isinstance(known, list) and known and known[0] == agent_id):
+        session[EPOCH_KEY] = [agent_id, portal.session_epoch(agent_id)]
+
+
+def found_only(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
+    """Not visible is not found (404); visible but another agent's is forbidden (403)."""
+
+    @functools.wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> ResponseReturnValue:
+        try:
+            return view(*args, **kwargs)
+        except portal.NotFound:
+            if _wants_json():
+                return jsonify(error="not found"), 404
+            abort(404)
+        except portal.NotAllowed as exc:
+            if _wants_json():
+                return jsonify(error=str(exc)), 403
+            abort(403, description=str(exc))
+
+    return wrapped
+
+
+def _protect(response: Response) -> Response:
+    """A customer's file is never sniffed, framed or run as one of our pages."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+def _inline_url(attachment_id: int) -> str:
+    return url_for(
+        "ucmail_agent.inline_image", token=portal.inline_token(attachment_id), _external=True
+    )
+
+
+def _int_arg(name: str) -> int | None:
+    value = request.values.get(name, "")
+    return int(value) if value.isdigit() else None
+
+
+def _json_body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    return data if isinstance(data, dict) else {}
+
+
+def _composed(kind: str) -> compose.Composed:
+    files = [
+        compose.NewFile(f.filename or "", f.mimetype or "", f.stream)
+        for f in request.files.getlist("files")
+        if f and f.filename
+    ]
+    return compose.Composed(
+        kind=kind,
+        to=request.form.get("to", ""),
+        cc=request.form.get("cc", ""),
+        subject=request.form.get("subject", ""),
+        body=request.form.get("body", ""),
+        files=files,
+        source_message_id=_int_arg("source_message_id"),
+    )
+
+
+def _heartbeat_ms() -> int:
+    timeout_ms = int(current_app.config["UCMAIL_HEARTBEAT_TIMEOUT"]) * 1000
+    return max(1000, min(5000, timeout_ms // 3))
+
+
+def _page(
+    open_id: int | None,
+    kind: str = "",
+    *,
+    status: int = 200,
+    draft: compose.Draft | None = None,
+    errors: dict[str, str] | None = None,
+) -> ResponseReturnValue:
+    """The portal page: tray, search, the open conversation and the editor."""
+    show_images = request.args.get("images") == "1"
+    conversation = None
+    templates: list[Any] = []
+    if open_id is not None:
+        conversation = portal.conversation(
+            open_id, _inline_url, request.host_url.rstrip("/"), show_images
+        )
+        if draft is None and kind in compose.ANSWER_KINDS and conversation.can_answer:
+            draft = compose.draft_for(open_id, kind, _int_arg("source"))
+        if draft is not None:
+            templates = compose.template_choices(conversation.campaign_id)
+    query = request.args.get("q", "")
+    results = portal.search(query, parse_page(request.args.get("page"))) if query else None
+    agent_id = current_agent_id() or ""
+    return render_template(
+        "ucmail/agent/portal.html",
+        tray=portal.tray(),
+        status=portal.agent_status(),
+        conversation=conversation,
+        draft=draft,
+        errors=errors or {},
+        templates=templates,
+        query=query,
+        results=results,
+        show_images=show_images,
+        chat_history=[chat.as_dict(m) for m in chat.conversation(agent_id)][-50:],
+        heartbeat_ms=_heartbeat_ms(),
+    ), status
+
+
+# --------------------------------------------------------------------------- pages
+
+
+@agent_bp.get("/", endpoint="portal")
 @require_role("agent")
-def portal() -> str:
-    return render_template("ucmail/overview.html", section="Agent")
+@found_only
+def portal_page() -> ResponseReturnValue:
+    """Opening the portal puts the agent online (the heartbeat keeps them there)."""
+    agent_id = current_agent_id() or ""
+    presence.heartbeat(agent_id, portal.display_name())
+    _remember_epoch()
+    return _page(_int_arg("open"), request.args.get("compose", ""))
+
+
+@agent_bp.post("/interactions/<int:interaction_id>/send")
+@require_role("agent")
+@found_only
+def send_answer(interaction_id: int) -> ResponseReturnValue:
+    kind = request.form.get("kind", "reply")
+    composed = _composed(kind)
+    try:
+        compose.answer(interaction_id, composed)
+    except compose.ComposeError as exc:
+        typed = compose.Draft(
+            kind=kind,
+            to=composed.to,
+            cc=composed.cc,
+            subject=composed.subject,
+            body=composed.body,
+            source_message_id=composed.source_message_id,
+        )
+        return _page(interaction_id, kind, status=400, draft=typed, errors=exc.errors)
+    flash("Your message is on its way.", "success")
+    return redirect(url_for("ucmail_agent.portal", open=interaction_id))
+
+
+@agent_bp.post("/interactions/<int:interaction_id>/close")
+@require_role("agent")
+@found_only
+def close(interaction_id: int) -> ResponseReturnValue:
+    portal.close(interaction_id)
+    flash("Interaction closed.", "success")
+    return redirect(url_for("ucmail_agent.portal"))
+
+
+@agent_bp.post("/messages/<int:message_id>/retry")
+@require_role("agent")
+@found_only
+def retry(message_id: int) -> ResponseReturnValue:
+    message = portal.message_of(message_id)
+    if send.requeue(message.id):
+        flash("Sending the message again.", "success")
+    return redirect(url_for("ucmail_agent.portal", open=message.interaction_id))
+
+
+@agent_bp.route("/new", methods=["GET", "POST"])
+@require_role("agent")
+@found_only
+def new_interaction() -> ResponseReturnValue:
+    campaigns = compose.campaigns_for_new()
+    campaign_id = _int_arg("campaign")
+    if campaign_id is None and len(campaigns) == 1:
+        campaign_id = campaigns[0].id
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        composed = _composed("new")
+        if campaign_id is None:
+            errors["campaign"] = "choose a campaign"
+        else:
+            try:
+                interaction = compose.start(campaign_id, composed)
+            except compose.ComposeError as exc:
+                errors = exc.errors
+            else:
+                flash("Your message is on its way.", "success")
+                return redirect(url_for("ucmail_agent.portal", open=interaction.id))
+        draft = compose.Draft("new", composed.to, composed.cc, composed.subject, composed.body)
+    else:
+        draft = compose.new_draft(campaign_id)
+    return render_template(
+        "ucmail/agent/new.html",
+        campaigns=campaigns,
+        campaign_id=campaign_id,
+        templates=compose.template_choices(campaign_id) if campaign_id else [],
+        draft=draft,
+        errors=errors,
+    ), (400 if errors else 200)
+
+
+@agent_bp.get("/templates/<int:template_id>.json")
+@require_role("agent")
+@found_only
+def template_json(template_id: int) -> ResponseReturnValue:
+    campaign_id = _int_arg("campaign")
+    if campaign_id is None:
+        return jsonify(error="campaign required"), 400
+    return jsonify(compose.template_text(template_id, campaign_id, _int_arg("interaction")))
+
+
+@agent_bp.get("/attachments/<int:attachment_id>")
+@require_role("agent")
+@found_only
+def attachment(attachment_id: int) -> ResponseReturnValue:
+    found = portal.open_attachment(attachment_id)
+    response = send_file(
+        found.path, mimetype=found.mimetype, as_attachment=True, download_name=found.download_name
+    )
+    return _protect(response)
+
+
+@agent_bp.get("/inline/<token>")
+def inline_image(token: str) -> ResponseReturnValue:
+    """Images inside a message. The sandboxed mail frame has an opaque origin, so the
+    browser sends no session cookie with them: the signed token, minted only for the
+    agent viewing the message, is the credential instead."""
+    try:
+        found = portal.open_inline_image(token)
+    except portal.NotFound:
+        return Response("not authorized", status=401, mimetype="text/plain")
+    response = send_file(found.path, mimetype=found.mimetype, download_name=found.download_name)
+    return _protect(response)
+
+
+# Who can hold a token (the recordings viewer mints the same ones for supervisors):
+# read by the role x endpoint matrix like require_role's mark.
+inline_image.ucmail_roles = ("agent", "supervisor")  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- live JSON
+
+
+@agent_bp.get("/tray.json")
+@require_role("agent")
+def tray_json() -> ResponseReturnValue:
+    status = portal.agent_status()
+    return jsonify(
+        items=[item.as_dict() for item in portal.tray()],
+        status={"status": status.status, "label": status.label, "reason": status.break_reason},
+    )
+
+
+@agent_bp.post("/heartbeat")
+@require_role("agent")
+def heartbeat() -> ResponseReturnValue:
+    """Keeps the agent online and mirrors their screen for the supervisor's monitor."""
+    screen = portal.screen_snapshot(_json_body().get("screen"))
+    agent_id = current_agent_id() or ""
+    presence.heartbeat(agent_id, portal.display_name(), screen=screen)
+    status = portal.agent_status()
+    return jsonify(
+        logged_out=False,
+        chat=[chat.as_dict(m) for m in chat.unread_for_agent(agent_id)],
+        status={"status": status.status, "label": status.label, "reason": status.break_reason},
+    )
+
+
+@agent_bp.post("/status")
+@require_role("agent")
+def set_status() -> ResponseReturnValue:
+    wanted = request.form.get("status", "free")
+    reason = request.form.get("reason", "").strip() or "Break"
+    presence.set_break(current_agent_id() or "", reason if wanted == "break" else None)
+    if _wants_json():
+        status = portal.agent_status()
+        return jsonify(status=status.status, label=status.label, reason=status.break_reason)
+    return redirect(request.referrer or url_for("ucmail_agent.portal"))
+
+
+@agent_bp.post("/chat")
+@require_role("agent")
+def chat_reply() -> ResponseReturnValue:
+    try:
+        message = chat.reply_from_agent(current_agent_id() or "", str(_json_body().get("body", "")))
+    except chat.ChatError as exc:
+        return jsonify(error=str(exc)), 400
+    return jsonify(message=chat.as_dict(message))
+
+
+@agent_bp.post("/chat/read")
+@require_role("agent")
+def chat_read() -> ResponseReturnValue:
+    up_to = _json_body().get("up_to")
+    if isinstance(up_to, int) and not isinstance(up_to, bool):
+        chat.mark_read_by_agent(current_agent_id() or "", up_to)
+    return jsonify(ok=True)

@@ -1,0 +1,544 @@
+"""What an agent writes: reply, reply with history, forward, new interaction.
+
+The message is stored (status "queued") and committed before the send is even
+asked for, so nothing typed is lost to a slow or broken SMTP server; sending is
+``services/send.py``'s job. Every value that reaches a header is checked for
+CR/LF/NUL here and answered with a form error, never an exception page.
+
+Threading: a reply carries In-Reply-To (the customer's newest message) and
+References (that message's References plus its id), and every subject carries the
+``[#id]`` token, so the customer's answer finds its interaction whatever their
+mail client keeps.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from email.utils import format_datetime
+from html import escape
+from typing import Any, BinaryIO
+
+from flask import current_app
+from sqlalchemy import select
+
+from ucmail_ext.crypto import make_token
+from ucmail_ext.dispatch import enqueue
+from ucmail_ext.extension import get_state
+from ucmail_ext.mail.headers import HeaderInjectionError, check_header_value, is_valid_address
+from ucmail_ext.mail.parse import html_to_text, normalize_message_id, safe_filename
+from ucmail_ext.mail.render import render
+from ucmail_ext.mail.thread import new_message_id, quote_history, strip_reply_prefixes
+from ucmail_ext.mail.thread import subject_token as token_for
+from ucmail_ext.models import Attachment, Campaign, Interaction, Message, Template, utcnow
+from ucmail_ext.services import links, portal, presence, storage
+from ucmail_ext.services.access import visible_campaign_ids
+from ucmail_ext.services.templates import templates_for_campaign
+
+ANSWER_KINDS = ("reply", "history", "forward")
+KINDS = (*ANSWER_KINDS, "new")
+MAX_RECIPIENTS = 50
+MAX_REFERENCES = 20
+RATING_SCORES = (1, 2, 3, 4, 5)
+RATING_ENDPOINT = "ucmail_tracking.rate"
+_CONTENT_TYPE = re.compile(r"[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*")
+_SPLIT = re.compile(r"[,;\s]+")
+
+
+class ComposeError(ValueError):
+    """What the agent must fix, by form field; the typed values are kept by the caller."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class NewFile:
+    """A file the agent uploaded with the message."""
+
+    filename: str
+    content_type: str
+    stream: BinaryIO
+
+
+@dataclass(frozen=True)
+class Composed:
+    """The form as the agent sent it."""
+
+    kind: str
+    to: str
+    cc: str = ""
+    subject: str = ""
+    body: str = ""
+    files: Sequence[NewFile] = ()
+    source_message_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Draft:
+    """The editor's starting point: recipients, subject, body with the signature."""
+
+    kind: str
+    to: str
+    cc: str
+    subject: str
+    body: str
+    source_message_id: int | None = None
+    forwarded: list[str] = field(default_factory=list)
+
+
+def _session() -> Any:
+    return get_state().session
+
+
+# --------------------------------------------------------------------------- drafts
+
+
+def _variables(campaign: Campaign, interaction: Interaction | None) -> dict[str, str]:
+    agent = portal.display_name()
+    values = {"agent": agent, "agent_name": agent, "campaign": campaign.name}
+    if interaction is not None:
+        name = interaction.customer_name or interaction.customer_email
+        values.update(
+            name=name,
+            customer_name=interaction.customer_name,
+            email=interaction.customer_email,
+            customer_email=interaction.customer_email,
+            subject=interaction.subject,
+            interaction_id=str(interaction.id),
+            ticket=token_for(interaction.id),
+        )
+    return values
+
+
+def _template_text(template: Template) -> str:
+    return template.body_text or html_to_text(template.body_html or "")
+
+
+def signature(campaign: Campaign, interaction: Interaction | None = None) -> str:
+    """The campaign's signature template as plain text, ready for the editor."""
+    if campaign.signature_template_id is None:
+        return ""
+    template = _session().get(Template, campaign.signature_template_id)
+    if template is None:
+        return ""
+    return render(_template_text(template), _variables(campaign, interaction)).text.strip()
+
+
+def _editor_body(campaign: Campaign, interaction: Interaction | None, after: str = "") -> str:
+    """A blank line to type on, the signature, then ``after`` (history, forwarded mail)."""
+    sig = signature(campaign, interaction)
+    # "-- " is the signature separator mail clients recognise (RFC 3676 §4.3).
+    blocks = [f"-- \n{sig}" if sig else "", after.strip("\n")]
+    tail = "\n\n".join(block for block in blocks if block)
+    return f"\n\n{tail}" if tail else ""
+
+
+def _parent(interaction: Interaction) -> Message | None:
+    """The message a reply answers: the customer's newest, else the newest with an id."""
+    messages = [m for m in interaction.messages if m.message_id]
+    inbound = [m for m in messages if m.direction == "in"]
+    pool = inbound or messages
+    return pool[-1] if pool else None
+
+
+def _source(interaction: Interaction, message_id: int | None) -> Message | None:
+    if message_id is not None:
+        for message in interaction.messages:
+            if message.id == message_id:
+                return message
+        raise portal.NotFound(message_id)
+    inbound = [m for m in interaction.messages if m.direction == "in"]
+    return (inbound or interaction.messages or [None])[-1]
+
+
+def _base_subject(interaction: Interaction) -> str:
+    return strip_reply_prefixes(interaction.subject) or "(no subject)"
+
+
+def _sender_of(message: Message) -> str:
+    if message.from_name:
+        return f"{message.from_name} <{message.from_addr}>"
+    return message.from_addr
+
+
+def _history(interaction: Interaction) -> str:
+    """Every earlier message, newest first, each quoted under its sender and date."""
+    parts = [
+        quote_history(m.text, _sender_of(m), m.date or m.created_at)
+        for m in reversed(interaction.messages)
+        if m.direction == "in" or m.status != "failed"
+    ]
+    return "\n\n".join(parts)
+
+
+def _forward_block(message: Message) -> str:
+    when = message.date or message.created_at
+    lines = [
+        "---------- Forwarded message ----------",
+        f"From: {_sender_of(message)}",
+        f"Date: {format_datetime(when)}" if when else "",
+        f"Subject: {message.subject}",
+        f"To: {message.to_addrs}",
+    ]
+    if message.cc_addrs:
+        lines.append(f"Cc: {message.cc_addrs}")
+    return "\n".join(line for line in lines if line) + "\n\n" + (message.text or "")
+
+
+def draft_for(interaction_id: int, kind: str, source_message_id: int | None = None) -> Draft:
+    """The editor's content for an answer in an open interaction."""
+    if kind not in ANSWER_KINDS:
+        kind = "reply"
+    interaction = portal.visible_interaction(interaction_id)
+    campaign = _session().get(Campaign, interaction.campaign_id)
+    token = token_for(interaction.id)
+    if kind == "forward":
+        source = _source(interaction, source_message_id)
+        names = [a.filename for a in source.attachments if a.storage_key] if source else []
+        block = _forward_block(source) if source else ""
+        return Draft(
+            kind=kind,
+            to="",
+            cc="",
+            subject=f"Fwd: {_base_subject(interaction)} {token}",
+            body=_editor_body(campaign, interaction, block),
+            source_message_id=source.id if source else None,
+            forwarded=names,
+        )
+    parent = _parent(interaction)
+    to = parent.from_addr if parent and parent.direction == "in" else interaction.customer_email
+    history = _history(interaction) if kind == "history" else ""
+    return Draft(
+        kind=kind,
+        to=to,
+        cc="",
+        subject=f"Re: {_base_subject(interaction)} {token}",
+        body=_editor_body(campaign, interaction, history),
+    )
+
+
+def new_draft(campaign_id: int | None = None) -> Draft:
+    """A blank new interaction, with the chosen campaign's signature."""
+    body = ""
+    if campaign_id is not None:
+        campaign = _usable_campaign(campaign_id)
+        body = _editor_body(campaign, None)
+    return Draft(kind="new", to="", cc="", subject="", body=body)
+
+
+def campaigns_for_new() -> list[Campaign]:
+    """Live campaigns this user may write from (an agent: those they belong to)."""
+    stmt = select(Campaign).where(Campaign.deleted_at.is_(None), Campaign.enabled.is_(True))
+    visible = visible_campaign_ids()
+    if visible is not None:
+        stmt = stmt.where(Campaign.id.in_(sorted(visible) or [-1]))
+    return list(_session().scalars(stmt.order_by(Campaign.name, Campaign.id)))
+
+
+def _usable_campaign(campaign_id: int) -> Campaign:
+    for campaign in campaigns_for_new():
+        if campaign.id == campaign_id:
+            return campaign
+    raise portal.NotFound(campaign_id)
+
+
+def template_choices(campaign_id: int) -> list[Template]:
+    return templates_for_campaign(campaign_id)
+
+
+def template_text(
+    template_id: int, campaign_id: int, interaction_id: int | None = None
+) -> dict[str, str]:
+    """A template rendered for the editor (subject and text) in this conversation."""
+    campaign = _usable_campaign(campaign_id)
+    interaction = None
+    if interaction_id is not None:
+        interaction = portal.visible_interaction(interaction_id)
+        if interaction.campaign_id != campaign.id:
+            raise portal.NotFound(interaction_id)
+    allowed = {t.id: t for t in templates_for_campaign(campaign.id)}
+    template = allowed.get(template_id)
+    if template is None:
+        raise portal.NotFound(template_id)
+    variables = _variables(campaign, interaction)
+    return {
+        "subject": " ".join(render(template.subject, variables).text.split()),
+        "body": render(_template_text(template), variables).text,
+    }
+
+
+# --------------------------------------------------------------------------- checking
+
+
+def parse_addresses(value: str, field_name: str, errors: dict[str, str]) -> list[str]:
+    addresses = [a for a in _SPLIT.split(value or "") if a]
+    bad = [a for a in addresses if not is_valid_address(a)]
+    if bad:
+        errors[field_name] = f"not a valid email address: {bad[0][:80]}"
+    elif len(addresses) > MAX_RECIPIENTS:
+        errors[field_name] = f"at most {MAX_RECIPIENTS} addresses"
+    return list(dict.fromkeys(addresses))
+
+
+def _subject(value: str, errors: dict[str, str]) -> str:
+    try:
+        subject = check_header_value(value or "", "subject")
+    except HeaderInjectionError:
+        errors["subject"] = "the subject cannot contain line breaks or control characters"
+        return ""
+    subject = " ".join(subject.split())
+    if len(subject) > 900:
+        errors["subject"] = "the subject is too long"
+    return subject
+
+
+def _checked(composed: Composed) -> tuple[list[str], list[str], str, dict[str, str]]:
+    errors: dict[str, str] = {}
+    to = parse_addresses(composed.to, "to", errors)
+    cc = parse_addresses(composed.cc, "cc", errors)
+    if not to and "to" not in errors:
+        errors["to"] = "add at least one recipient"
+    subject = _subject(composed.subject, errors)
+    for item in composed.files:
+        try:
+            check_header_value(item.filename, "file name")
+        except HeaderInjectionError:
+            errors["files"] = "a file name contains control characters"
+    return to, cc, subject, errors
+
+
+def _with_token(subject: str, interaction_id: int) -> str:
+    token = token_for(interaction_id)
+    return subject if token in subject else f"{subject} {token}".strip()
+
+
+# --------------------------------------------------------------------------- storing
+
+
+def _stored_uploads(files: Sequence[NewFile]) -> list[Attachment]:
+    limit = int(current_app.config["UCMAIL_MAX_ATTACHMENT_BYTES"])
+    rows: list[Attachment] = []
+    try:
+        for index, item in enumerate(files, start=1):
+            content_type = (item.content_type or "").split(";", 1)[0].strip().lower()
+            if not _CONTENT_TYPE.fullmatch(content_type):
+                content_type = "application/octet-stream"
+            stored = storage.store_stream(item.stream, limit)
+            rows.append(
+                Attachment(
+                    filename=safe_filename(item.filename, index, content_type)[:255],
+                    original_filename=item.filename[:1000],
+                    content_type=content_type,
+                    size=stored.size,
+                    sha256=stored.sha256,
+                    storage_key=stored.storage_key,
+                )
+            )
+    except storage.FileTooLarge as exc:
+        for row in rows:
+            storage.delete_stored(row.storage_key or "")
+        raise ComposeError({"files": str(exc)}) from None
+    return rows
+
+
+def _forwarded(source: Message | None) -> list[Attachment]:
+    """Copies of the original's files; stored files never change, so they share the key."""
+    if source is None:
+        return []
+    return [
+        Attachment(
+            filename=a.filename,
+            original_filename=a.original_filename,
+            content_type=a.content_type,
+            size=a.size,
+            sha256=a.sha256,
+            storage_key=a.storage_key,
+        )
+        for a in source.attachments
+        if a.storage_key and not a.refused_reason
+    ]
+
+
+def text_to_html(text: str) -> str:
+    return (
+        '<div style="white-space: pre-wrap; font-family: Arial, Helvetica, sans-serif">'
+        f"{escape(text)}</div>"
+    )
+
+
+def rating_links(message_id: int) -> list[tuple[int, str]]:
+    token = make_token("rating", {"m": message_id})
+    return [(n, links.external_url(RATING_ENDPOINT, token=token, score=n)) for n in RATING_SCORES]
+
+
+def _rating_block(campaign: Campaign, message_id: int) -> tuple[str, str]:
+    """The "motivation to qualify" title and 1-5 signed links, as text and as HTML."""
+    if not campaign.rating_enabled or RATING_ENDPOINT not in current_app.view_functions:
+        return "", ""
+    title = campaign.rating_motivation or "How did we do?"
+    found = rating_links(message_id)
+    text = "\n\n" + title + "\n" + "\n".join(f"{'★' * n}{'☆' * (5 - n)} {url}" for n, url in found)
+    cells = "".join(
+        f'<a href="{escape(url)}" title="{n} of 5" style="text-decoration:none;font-size:24px;'
+        f'color:#f5a623;padding:0 4px">{"★" * n}</a>'
+        for n, url in found
+    )
+    html = (
+        '<div style="margin-top:24px;font-family:Arial,Helvetica,sans-serif">'
+        f'<p style="font-weight:bold;margin:0 0 8px">{escape(title)}</p><p>{cells}</p></div>'
+    )
+    return text, html
+
+
+def _references(parent: Message | None) -> tuple[str, str]:
+    if parent is None:
+        return "", ""
+    chain = [r for r in parent.references.split() if r] + [parent.message_id]
+    chain = list(dict.fromkeys(normalize_message_id(r) for r in chain if r))
+    if len(chain) > MAX_REFERENCES:  # RFC 5322 §3.6.4 lets us trim; keep the root
+        chain = [chain[0], *chain[-(MAX_REFERENCES - 1) :]]
+    return normalize_message_id(parent.message_id), " ".join(chain)
+
+
+def _store_message(
+    interaction: Interaction,
+    campaign: Campaign,
+    composed: Composed,
+    to: list[str],
+    cc: list[str],
+    subject: str,
+    attachments: list[Attachment],
+    parent: Message | None,
+) -> Message:
+    in_reply_to, references = _references(parent)
+    now = utcnow()
+    body = (composed.body or "").replace("\x00", "")
+    message = Message(
+        campaign_id=campaign.id,
+        direction="out",
+        status="queued",
+        kind=composed.kind,
+        message_id=normalize_message_id(new_message_id(links.message_id_domain())),
+        in_reply_to=in_reply_to,
+        references=references,
+        from_addr=campaign.email_address,
+        from_name=campaign.from_name,
+        to_addrs=", ".join(to),
+        cc_addrs=", ".join(cc),
+        subject=_with_token(subject, interaction.id)[:998],
+        text=body,
+        html=text_to_html(body),
+        agent_id=portal.my_id(),
+        created_at=now,
+        date=now,
+    )
+    message.attachments = attachments
+    message.interaction = interaction
+    session = _session()
+    session.add(message)
+    session.flush()
+    if composed.kind != "forward":
+        rating_text, rating_html = _rating_block(campaign, message.id)
+        message.text += rating_text
+        message.html += rating_html
+    interaction.message_count = (interaction.message_count or 0) + 1
+    interaction.last_message_at = now
+    return message
+
+
+def _take(interaction: Interaction) -> None:
+    """Answering a queued or closed interaction makes it this agent's."""
+    me = portal.my_id()
+    if interaction.state == "assigned" and interaction.agent_id not in (None, me):
+        return  # a supervisor stepping in leaves it with its agent
+    if interaction.state != "assigned" or interaction.agent_id != me:
+        interaction.state = "assigned"
+        interaction.agent_id = me
+        interaction.assigned_at = utcnow()
+        interaction.closed_at = None
+
+
+def answer(interaction_id: int, composed: Composed) -> Message:
+    """Store a reply, reply with history or forward, then ask for it to be sent."""
+    if composed.kind not in ANSWER_KINDS:
+        raise ComposeError({"kind": "choose reply, reply with history or forward"})
+    interaction = portal.visible_interaction(interaction_id)
+    if not portal.may_answer(interaction):
+        raise portal.NotAllowed("this interaction is assigned to another agent")
+    campaign = _session().get(Campaign, interaction.campaign_id)
+    to, cc, subject, errors = _checked(composed)
+    source = None
+    if composed.kind == "forward":
+        try:
+            source = _source(interaction, composed.source_message_id)
+        except portal.NotFound:
+            errors["source_message_id"] = "that message is not in this conversation"
+    if errors:
+        raise ComposeError(errors)
+    attachments = _forwarded(source) + _stored_uploads(composed.files)
+    parent = None if composed.kind == "forward" else _parent(interaction)
+    previous_agent = interaction.agent_id
+    _take(interaction)
+    message = _store_message(interaction, campaign, composed, to, cc, subject, attachments, parent)
+    if composed.kind != "forward" and interaction.first_response_at is None:
+        interaction.first_response_at = message.created_at
+    for agent_id in {previous_agent, interaction.agent_id} - {None}:
+        presence.recount_active(agent_id)  # type: ignore[arg-type]
+    _session().commit()
+    enqueue("ucmail.outbound.send", message.id)
+    return message
+
+
+def start(campaign_id: int, composed: Composed) -> Interaction:
+    """A new interaction the agent starts; it lands in their own tray."""
+    campaign = _usable_campaign(campaign_id)
+    to, cc, subject, errors = _checked(composed)
+    if not subject and "subject" not in errors:
+        errors["subject"] = "write a subject"
+    if errors:
+        raise ComposeError(errors)
+    attachments = _stored_uploads(composed.files)
+    now = utcnow()
+    interaction = Interaction(
+        campaign_id=campaign.id,
+        customer_email=to[0],
+        customer_name="",
+        subject=subject[:998],
+        state="assigned",
+        origin="outbound",
+        agent_id=portal.my_id(),
+        arrived_at=now,
+        assigned_at=now,
+        first_response_at=now,
+        last_message_at=now,
+        message_count=0,
+    )
+    session = _session()
+    session.add(interaction)
+    session.flush()
+    new = Composed(kind="new", to=composed.to, cc=composed.cc, body=composed.body)
+    message = _store_message(interaction, campaign, new, to, cc, subject, attachments, None)
+    presence.recount_active(portal.my_id())
+    session.commit()
+    enqueue("ucmail.outbound.send", message.id)
+    return interaction
+
+
+__all__ = [
+    "ComposeError",
+    "Composed",
+    "Draft",
+    "NewFile",
+    "answer",
+    "campaigns_for_new",
+    "draft_for",
+    "new_draft",
+    "rating_links",
+    "signature",
+    "start",
+    "template_choices",
+    "template_text",
+]

@@ -1,0 +1,407 @@
+"""The agent portal: the tray, one open conversation, search, close.
+
+An agent sees interactions of the campaigns they belong to (services/access.py),
+and their tray holds only the ones assigned to them. An interaction the user may
+not see is "not found", exactly like a missing one, so ids cannot be probed.
+
+Mail is shown the way the recordings viewer shows it (services/recordings.py):
+sanitized again at display time, in a sandboxed frame with its own strict CSP,
+remote images held back until asked for, cid images through signed links.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import Select, or_, select
+
+from ucmail_ext.auth import agent_id_of, has_role
+from ucmail_ext.dispatch import enqueue
+from ucmail_ext.extension import current_agent, get_state
+from ucmail_ext.models import AgentState, Attachment, Campaign, Interaction, Message, utcnow
+from ucmail_ext.services import presence, recordings
+from ucmail_ext.services.access import visible_campaign_ids
+from ucmail_ext.services.pagination import Page, paginate
+
+MAX_QUERY = 200
+INLINE_IMAGE_TYPES = recordings.INLINE_IMAGE_TYPES
+
+
+class NotFound(LookupError):
+    """No such interaction, message or file, or one this user may not see."""
+
+
+class NotAllowed(PermissionError):
+    """The user sees the interaction but may not do this to it (another agent's)."""
+
+
+@dataclass(frozen=True)
+class TrayItem:
+    id: int
+    campaign_name: str
+    customer_email: str
+    customer_name: str
+    subject: str
+    state: str
+    agent_id: str | None
+    arrived_at: datetime
+    last_message_at: datetime
+    awaiting_answer: bool
+    flagged: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "campaign": self.campaign_name,
+            "customer_email": self.customer_email,
+            "customer_name": self.customer_name,
+            "subject": self.subject,
+            "state": self.state,
+            "arrived_at": self.arrived_at.isoformat(),
+            "last_message_at": self.last_message_at.isoformat(),
+            "awaiting_answer": self.awaiting_answer,
+            "flagged": self.flagged,
+        }
+
+
+@dataclass(frozen=True)
+class MessageView:
+    id: int
+    direction: str
+    kind: str
+    status: str
+    error: str
+    from_addr: str
+    from_name: str
+    to_addrs: str
+    cc_addrs: str
+    subject: str
+    at: datetime
+    text: str
+    html_document: str
+    remote_images_blocked: bool
+    flagged: bool
+    attachments: list[recordings.AttachmentView] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ConversationView:
+    id: int
+    campaign_id: int
+    campaign_name: str
+    customer_email: str
+    customer_name: str
+    subject: str
+    state: str
+    agent_id: str | None
+    mine: bool
+    can_answer: bool
+    messages: list[MessageView]
+
+
+@dataclass(frozen=True)
+class AgentStatus:
+    status: str
+    label: str
+    break_reason: str
+    paused: bool
+
+
+def _session() -> Any:
+    return get_state().session
+
+
+def my_id(user: Any = None) -> str:
+    """The current (or given) user's ucmail agent id."""
+    return agent_id_of(current_agent if user is None else user)
+
+
+def is_supervising(user: Any = None) -> bool:
+    return has_role("supervisor", current_agent if user is None else user)
+
+
+def _visible_filter(stmt: Select[Any], user: Any = None) -> Select[Any]:
+    visible = visible_campaign_ids(user)
+    if visible is None:
+        return stmt
+    return stmt.where(Interaction.campaign_id.in_(sorted(visible) or [-1]))
+
+
+def visible_interaction(interaction_id: int, user: Any = None) -> Interaction:
+    """The interaction if this user may see it; NotFound otherwise."""
+    interaction = _session().get(Interaction, interaction_id) if interaction_id > 0 else None
+    if interaction is None:
+        raise NotFound(interaction_id)
+    visible = visible_campaign_ids(user)
+    if visible is not None and interaction.campaign_id not in visible:
+        raise NotFound(interaction_id)
+    return interaction
+
+
+def may_answer(interaction: Interaction, user: Any = None) -> bool:
+    """Anyone who sees it, unless another agent holds it (a supervisor may step in)."""
+    holder = interaction.agent_id if interaction.state == "assigned" else None
+    return holder in (None, my_id(user)) or is_supervising(user)
+
+
+# --------------------------------------------------------------------------- tray and search
+
+
+def _awaiting(interaction_ids: list[int]) -> set[int]:
+    """Interactions whose newest message came from the customer."""
+    if not interaction_ids:
+        return set()
+    newest = (
+        select(Message.interaction_id, Message.direction, Message.id)
+        .where(Message.interaction_id.in_(interaction_ids))
+        .order_by(Message.interaction_id, Message.id.desc())
+    )
+    seen: dict[int, str] = {}
+    for interaction_id, direction, _ in _session().execute(newest):
+        seen.setdefault(interaction_id, direction)
+    return {i for i, direction in seen.items() if direction == "in"}
+
+
+def _items(rows: list[Interaction]) -> list[TrayItem]:
+    names = dict(
+        _session()
+        .execute(
+            select(Campaign.id, Campaign.name).where(
+                Campaign.id.in_({row.campaign_id for row in rows} or {-1})
+            )
+        )
+        .all()
+    )
+    awaiting = _awaiting([row.id for row in rows])
+    return [
+        TrayItem(
+            id=row.id,
+            campaign_name=names.get(row.campaign_id, ""),
+            customer_email=row.customer_email,
+            customer_name=row.customer_name,
+            subject=row.subject,
+            state=row.state,
+            agent_id=row.agent_id,
+            arrived_at=row.arrived_at,
+            last_message_at=row.last_message_at,
+            awaiting_answer=row.id in awaiting,
+            flagged=row.flagged,
+        )
+        for row in rows
+    ]
+
+
+def tray(user: Any = None) -> list[TrayItem]:
+    """The interactions assigned to this agent, newest activity first."""
+    stmt = (
+        select(Interaction)
+        .where(Interaction.agent_id == my_id(user), Interaction.state == "assigned")
+        .order_by(Interaction.last_message_at.desc(), Interaction.id.desc())
+        .limit(500)
+    )
+    return _items(list(_session().scalars(_visible_filter(stmt, user))))
+
+
+def _like(value: str) -> str:
+    escaped = value.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search(query: str, page: int = 1, user: Any = None) -> Page[TrayItem]:
+    """By campaign name, customer email, subject and customer name (partial, any case)."""
+    text = " ".join((query or "").split())[:MAX_QUERY]
+    stmt = select(Interaction).join(Campaign, Campaign.id == Interaction.campaign_id)
+    if text:
+        pattern = _like(text)
+        stmt = stmt.where(
+            or_(
+                *(
+                    column.ilike(pattern, escape="\\")
+                    for column in (
+                        Campaign.name,
+                        Interaction.customer_email,
+                        Interaction.subject,
+                        Interaction.customer_name,
+                    )
+                )
+            )
+        )
+    stmt = _visible_filter(stmt, user).order_by(
+        Interaction.last_message_at.desc(), Interaction.id.desc()
+    )
+    found = paginate(_session(), stmt, page, int(current_app.config["UCMAIL_PAGE_SIZE"]))
+    return Page(_items(found.items), found.number, found.per_page, found.total)
+
+
+# --------------------------------------------------------------------------- one conversation
+
+
+def _attachment_view(attachment: Attachment) -> recordings.AttachmentView:
+    return recordings.AttachmentView(
+        id=attachment.id,
+        name=attachment.original_filename or attachment.filename,
+        content_type=attachment.content_type,
+        size=attachment.size,
+        inline=attachment.inline,
+        available=bool(attachment.storage_key) and not attachment.refused_reason,
+        refused_reason=attachment.refused_reason,
+    )
+
+
+def _message_view(
+    message: Message, inline_url: Callable[[int], str], image_origin: str, show_images: bool
+) -> MessageView:
+    cid_urls = {
+        a.content_id: inline_url(a.id)
+        for a in message.attachments
+        if a.content_id
+        and a.storage_key
+        and a.content_type.lower() in recordings.INLINE_IMAGE_TYPES
+    }
+    # Our own outgoing HTML is the agent's text, escaped: the text is the faithful view.
+    html = message.html if message.direction == "in" else ""
+    document, blocked = recordings.html_document(html, cid_urls, image_origin, show_images)
+    return MessageView(
+        id=message.id,
+        direction=message.direction,
+        kind=message.kind,
+        status=message.status,
+        error=message.error,
+        from_addr=message.from_addr,
+        from_name=message.from_name,
+        to_addrs=message.to_addrs,
+        cc_addrs=message.cc_addrs,
+        subject=message.subject,
+        at=message.date or message.created_at,
+        text=message.text,
+        html_document=document,
+        remote_images_blocked=blocked,
+        flagged=message.flagged,
+        attachments=[_attachment_view(a) for a in message.attachments],
+    )
+
+
+def conversation(
+    interaction_id: int,
+    inline_url: Callable[[int], str],
+    image_origin: str = "",
+    show_images: bool = False,
+    user: Any = None,
+) -> ConversationView:
+    """The whole conversation and the customer's details, for the right-hand side."""
+    interaction = visible_interaction(interaction_id, user)
+    campaign = _session().get(Campaign, interaction.campaign_id)
+    return ConversationView(
+        id=interaction.id,
+        campaign_id=interaction.campaign_id,
+        campaign_name=campaign.name if campaign else "",
+        customer_email=interaction.customer_email,
+        customer_name=interaction.customer_name,
+        subject=interaction.subject,
+        state=interaction.state,
+        agent_id=interaction.agent_id,
+        mine=interaction.state == "assigned" and interaction.agent_id == my_id(user),
+        can_answer=may_answer(interaction, user),
+        messages=[
+            _message_view(m, inline_url, image_origin, show_images) for m in interaction.messages
+        ],
+    )
+
+
+def close(interaction_id: int, user: Any = None) -> Interaction:
+    """Done: the agent's slot frees up, so routing runs again."""
+    interaction = visible_interaction(interaction_id, user)
+    if interaction.state == "closed":
+        return interaction
+    if not may_answer(interaction, user):
+        raise NotAllowed("this interaction is assigned to another agent")
+    holder = interaction.agent_id
+    interaction.state = "closed"
+    interaction.closed_at = utcnow()
+    if holder is None:
+        interaction.agent_id = my_id(user)
+    session = _session()
+    session.flush()
+    for agent_id in {holder, interaction.agent_id} - {None}:
+        presence.recount_active(agent_id)  # type: ignore[arg-type]
+    session.commit()
+    enqueue("ucmail.routing.route_all")
+    return interaction
+
+
+def message_of(message_id: int, user: Any = None) -> Message:
+    message = _session().get(Message, message_id) if message_id > 0 else None
+    if message is None:
+        raise NotFound(message_id)
+    visible_interaction(message.interaction_id, user)
+    return message
+
+
+def open_attachment(attachment_id: int) -> recordings.AttachmentFile:
+    """A file of a conversation this user may see, typed so the browser only downloads it.
+
+    The recordings viewer has the same rule (visible campaign) and the same file
+    hygiene (safe name, active types as octet-stream): one implementation serves both.
+    """
+    try:
+        return recordings.open_attachment(attachment_id)
+    except recordings.RecordingNotFound:
+        raise NotFound(attachment_id) from None
+
+
+def open_inline_image(token: str) -> recordings.AttachmentFile:
+    try:
+        return recordings.open_inline_image(token)
+    except recordings.RecordingNotFound:
+        raise NotFound(token) from None
+
+
+def inline_token(attachment_id: int) -> str:
+    return recordings.inline_token(attachment_id)
+
+
+# --------------------------------------------------------------------------- presence
+
+
+def agent_status(user: Any = None) -> AgentStatus:
+    state = _session().get(AgentState, my_id(user))
+    if state is None:
+        return AgentStatus("offline", "Disconnected", "", False)
+    return AgentStatus(
+        state.status, presence.display_status(state), state.break_reason, state.paused
+    )
+
+
+def session_epoch(agent_id: str) -> int:
+    epoch = _session().scalar(
+        select(AgentState.session_epoch).where(AgentState.agent_id == agent_id)
+    )
+    return int(epoch or 0)
+
+
+def display_name(user: Any = None) -> str:
+    user = current_agent if user is None else user
+    return str(getattr(user, "name", "") or user)[:200]
+
+
+SCREEN_FIELDS = ("open_interaction_id", "view", "draft_subject", "draft_body", "recipients")
+SCREEN_TEXT_LIMIT = 20_000
+
+
+def screen_snapshot(raw: Any) -> str:
+    """The portal's screen for the supervisor's mirror: known fields only, capped, as JSON."""
+    data = raw if isinstance(raw, dict) else {}
+    snapshot: dict[str, Any] = {}
+    opened = data.get("open_interaction_id")
+    snapshot["open_interaction_id"] = (
+        opened if isinstance(opened, int) and not isinstance(opened, bool) else None
+    )
+    for name in SCREEN_FIELDS[1:]:
+        value = data.get(name)
+        snapshot[name] = value[:SCREEN_TEXT_LIMIT] if isinstance(value, str) else ""
+    return json.dumps(snapshot)
