@@ -9,8 +9,9 @@ from flask import Flask
 
 from tests.admin.conftest import Mailbox, api_headers, campaign_data
 from tests.admin.helpers import make_campaign, make_template
+from tests.fixtures.app import USERS, create_users, login
 from ucmail_ext.extension import get_state
-from ucmail_ext.models import Campaign
+from ucmail_ext.models import Campaign, Member
 
 API = "/ucmail/api"
 
@@ -189,3 +190,29 @@ def test_members_through_the_api(app: Flask, admin: Any, users: dict[str, Any]) 
         f"{API}/members", json={"campaign_ids": [sales_id], "agent_ids": ids[:1]}, headers=headers
     )
     assert removed.get_json() == {"changed": 1}
+
+
+def test_a_supervisor_scoped_to_members_sees_only_their_campaigns(make_app: Any) -> None:
+    scoped = make_app("sqlite", UCMAIL_SUPERVISOR_SCOPE="members")
+    people = create_users(scoped)
+    with scoped.app_context():
+        sales, other = make_campaign("Sales"), make_campaign("Other")
+        make_template("Other's own", other.id)
+        make_template("Everyone's")
+        session = get_state().session
+        session.add(Member(campaign_id=sales.id, agent_id=str(people["supervisor"].id)))
+        session.commit()
+        sales_id, other_id = sales.id, other.id
+    client = scoped.test_client()
+    login(client, scoped, USERS["supervisor"][0])
+
+    listed = client.get(f"{API}/campaigns").get_json()
+    assert [c["name"] for c in listed["items"]] == ["Sales"]
+    assert client.get(f"{API}/campaigns/{other_id}").status_code == 404
+    assert client.get(f"/ucmail/campaigns/{other_id}").status_code == 404
+    assert client.get(f"/ucmail/campaigns/{sales_id}").status_code == 200
+    names = [t["name"] for t in client.get(f"{API}/templates").get_json()["items"]]
+    assert names == ["Everyone's"]
+    assert client.get(f"{API}/members?campaign_id={other_id}").get_json() == []
+    page = client.get("/ucmail/members/").get_data(as_text=True)
+    assert "Sales" in page and "Other" not in page

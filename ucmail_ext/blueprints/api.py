@@ -18,12 +18,21 @@ from werkzeug.exceptions import HTTPException
 from ucmail_ext.auth import current_agent_id, require_role
 from ucmail_ext.blueprints.common import make_blueprint
 from ucmail_ext.services import campaigns, members, templates
+from ucmail_ext.services.access import can_see_campaign, visible_campaign_ids
 from ucmail_ext.services.health import database_summary
 from ucmail_ext.services.pagination import Page, parse_page
 
 api_bp = make_blueprint("api", __name__)
 
 _MAX_PER_PAGE = 200
+
+
+@api_bp.before_request
+def require_login() -> ResponseReturnValue | None:
+    """An API client gets a 401 it can act on, never a redirect to a login page."""
+    if current_agent_id() is None:
+        return jsonify(error="login required", fields={}), 401
+    return None
 
 
 @api_bp.errorhandler(HTTPException)
@@ -73,6 +82,8 @@ def _actor() -> str:
 
 
 def _campaign(campaign_id: int) -> Any:
+    if not can_see_campaign(campaign_id):
+        abort(404, description=f"No campaign {campaign_id}.")
     try:
         return campaigns.get_campaign(campaign_id)
     except campaigns.CampaignNotFound:
@@ -81,9 +92,12 @@ def _campaign(campaign_id: int) -> Any:
 
 def _template(template_id: int) -> Any:
     try:
-        return templates.get_template(template_id)
+        template = templates.get_template(template_id)
     except templates.TemplateNotFound:
         abort(404, description=f"No template {template_id}.")
+    if template.campaign_id is not None and not can_see_campaign(template.campaign_id):
+        abort(404, description=f"No template {template_id}.")
+    return template
 
 
 def _check_body(result: campaigns.CampaignResult) -> dict[str, Any]:
@@ -106,7 +120,8 @@ def health() -> ResponseReturnValue:
 @require_role("supervisor")
 def campaign_list() -> ResponseReturnValue:
     page, per_page = _page_args()
-    return jsonify(_page_body(campaigns.list_campaigns(page, per_page), campaigns.campaign_as_dict))
+    result = campaigns.list_campaigns(page, per_page, visible=visible_campaign_ids())
+    return jsonify(_page_body(result, campaigns.campaign_as_dict))
 
 
 @api_bp.get("/campaigns/presets")
@@ -231,7 +246,7 @@ def template_list() -> ResponseReturnValue:
     campaign_id = int(raw) if raw.isdigit() else None
     if raw and campaign_id is None:
         return _error("validation", 422, {"campaign_id": "Must be a campaign id."})
-    result = templates.list_templates(page, per_page, campaign_id)
+    result = templates.list_templates(page, per_page, campaign_id, visible_campaign_ids())
     return jsonify(_page_body(result, templates.template_as_dict))
 
 
@@ -309,7 +324,9 @@ def member_list() -> ResponseReturnValue:
     raw = request.args.getlist("campaign_id")
     if not all(value.isdigit() for value in raw):
         return _error("validation", 422, {"campaign_id": "Must be campaign ids."})
-    rows = members.members_of(int(value) for value in raw[:1000])
+    wanted = [int(value) for value in raw[:1000]]
+    visible = visible_campaign_ids()
+    rows = members.members_of(c for c in wanted if visible is None or c in visible)
     return jsonify([members.member_as_dict(row) for row in rows])
 
 

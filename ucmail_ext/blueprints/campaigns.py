@@ -19,6 +19,7 @@ from ucmail_ext.blueprints.common import make_blueprint
 from ucmail_ext.models import Campaign
 from ucmail_ext.models.campaign import SECURITY_MODES, STRATEGIES
 from ucmail_ext.services import campaigns as service
+from ucmail_ext.services.access import can_see_campaign, visible_campaign_ids
 from ucmail_ext.services.pagination import parse_page
 from ucmail_ext.services.schedules import DAY_NAMES
 from ucmail_ext.services.templates import templates_for_campaign
@@ -86,7 +87,9 @@ def _render(
     result: service.CampaignResult | None = None,
     status: int = 200,
 ) -> ResponseReturnValue:
-    page = service.list_campaigns(parse_page(request.args.get("page")))
+    page = service.list_campaigns(
+        parse_page(request.args.get("page")), visible=visible_campaign_ids()
+    )
     html = render_template(
         "ucmail/campaigns/index.html",
         page=page,
@@ -106,6 +109,8 @@ def _render(
 
 
 def _campaign_or_404(campaign_id: int) -> Campaign:
+    if not can_see_campaign(campaign_id):
+        abort(404)
     try:
         return service.get_campaign(campaign_id)
     except service.CampaignNotFound:

@@ -14,6 +14,7 @@ from flask.typing import ResponseReturnValue
 from ucmail_ext.auth import current_agent_id, has_role, require_role
 from ucmail_ext.blueprints.common import make_blueprint
 from ucmail_ext.services import members as service
+from ucmail_ext.services.access import visible_campaign_ids
 from ucmail_ext.services.campaigns import live_campaigns
 
 members_bp = make_blueprint("members", __name__)
@@ -29,9 +30,12 @@ def _render(
     errors: dict[str, str] | None = None,
     status: int = 200,
 ) -> ResponseReturnValue:
+    visible = visible_campaign_ids()
+    if visible is not None:
+        campaign_ids = [c for c in campaign_ids if c in visible]
     html = render_template(
         "ucmail/members/index.html",
-        campaigns=live_campaigns(),
+        campaigns=live_campaigns(visible),
         agents=service.list_agents(),
         members=service.members_of(campaign_ids),
         selected_campaigns=set(campaign_ids),

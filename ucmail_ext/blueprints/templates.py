@@ -16,6 +16,7 @@ from ucmail_ext.auth import current_agent_id, has_role, require_role
 from ucmail_ext.blueprints.common import make_blueprint
 from ucmail_ext.models import Template
 from ucmail_ext.services import templates as service
+from ucmail_ext.services.access import can_see_campaign, visible_campaign_ids
 from ucmail_ext.services.campaigns import live_campaigns
 from ucmail_ext.services.pagination import parse_page
 
@@ -47,10 +48,11 @@ def _render(
 ) -> ResponseReturnValue:
     if preview is None and template is not None and data is None:
         preview = service.preview_template(template)
-    campaigns = live_campaigns()
+    visible = visible_campaign_ids()
+    campaigns = live_campaigns(visible)
     html = render_template(
         "ucmail/templates/index.html",
-        page=service.list_templates(parse_page(request.args.get("page"))),
+        page=service.list_templates(parse_page(request.args.get("page")), visible=visible),
         template=template,
         values=_values(template, data),
         errors=errors or {},
@@ -64,9 +66,12 @@ def _render(
 
 def _template_or_404(template_id: int) -> Template:
     try:
-        return service.get_template(template_id)
+        template = service.get_template(template_id)
     except service.TemplateNotFound:
         abort(404)
+    if template.campaign_id is not None and not can_see_campaign(template.campaign_id):
+        abort(404)
+    return template
 
 
 def _actor() -> str:

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import time
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from ucmail_ext.crypto import encrypt_secret
 from ucmail_ext.extension import get_state
@@ -166,19 +166,23 @@ def get_campaign(campaign_id: int) -> Campaign:
     return campaign
 
 
-def live_campaigns() -> list[Campaign]:
-    stmt = select(Campaign).where(Campaign.deleted_at.is_(None)).order_by(Campaign.name)
-    return list(_session().scalars(stmt))
+def _live(visible: Collection[int] | None) -> Select[tuple[Campaign]]:
+    """Live campaigns, limited to ``visible`` ids (None: all, as services/access says)."""
+    stmt = select(Campaign).where(Campaign.deleted_at.is_(None))
+    if visible is not None:
+        stmt = stmt.where(Campaign.id.in_(list(visible)))
+    return stmt.order_by(func.lower(Campaign.name), Campaign.id)
 
 
-def list_campaigns(page: int = 1, per_page: int | None = None) -> Page[Campaign]:
+def live_campaigns(visible: Collection[int] | None = None) -> list[Campaign]:
+    return list(_session().scalars(_live(visible)))
+
+
+def list_campaigns(
+    page: int = 1, per_page: int | None = None, visible: Collection[int] | None = None
+) -> Page[Campaign]:
     per_page = per_page or int(current_app.config["UCMAIL_PAGE_SIZE"])
-    stmt = (
-        select(Campaign)
-        .where(Campaign.deleted_at.is_(None))
-        .order_by(func.lower(Campaign.name), Campaign.id)
-    )
-    return paginate(_session(), stmt, page, per_page)
+    return paginate(_session(), _live(visible), page, per_page)
 
 
 def schedule_as_dict(schedule: Schedule | ScheduleSpec) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,13 +108,23 @@ def templates_for_campaign(campaign_id: int | None) -> list[Template]:
 
 
 def list_templates(
-    page: int = 1, per_page: int | None = None, campaign_id: int | None = None
+    page: int = 1,
+    per_page: int | None = None,
+    campaign_id: int | None = None,
+    visible: Collection[int] | None = None,
 ) -> Page[Template]:
-    """All templates, or with ``campaign_id`` those usable in that campaign."""
+    """All templates, or with ``campaign_id`` those usable in that campaign.
+
+    ``visible`` (campaign ids, None for all) hides other campaigns' own templates.
+    """
     per_page = per_page or int(current_app.config["UCMAIL_PAGE_SIZE"])
     stmt = select(Template).order_by(func.lower(Template.name), Template.id)
     if campaign_id is not None:
         stmt = stmt.where(or_(Template.campaign_id.is_(None), Template.campaign_id == campaign_id))
+    if visible is not None:
+        stmt = stmt.where(
+            or_(Template.campaign_id.is_(None), Template.campaign_id.in_(list(visible)))
+        )
     return paginate(_session(), stmt, page, per_page)
 
 
