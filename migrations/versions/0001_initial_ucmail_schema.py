@@ -2,13 +2,13 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 11:21:49.576920
+Create Date: 2026-11-27 11:44:18.848537
 """
 
-import sqlalchemy as sa
 from alembic import op
-
+import sqlalchemy as sa
 import ucmail_ext.models.base
+
 
 revision = "0001"
 down_revision = None
@@ -63,6 +63,13 @@ def upgrade() -> None:
         sa.Column("created_at", ucmail_ext.models.base.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ucmail_blacklist")),
         sa.UniqueConstraint("address", name=op.f("uq_ucmail_blacklist_address")),
+    )
+    op.create_table(
+        "ucmail_lock",
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("token", sa.String(length=64), nullable=False),
+        sa.Column("expires_at", ucmail_ext.models.base.UTCDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_ucmail_lock")),
     )
     op.create_table(
         "ucmail_supervisor_message",
@@ -223,6 +230,7 @@ def upgrade() -> None:
         sa.Column("event_organizer_email", sa.String(length=320), nullable=False),
         sa.Column("event_start", sa.String(length=64), nullable=False),
         sa.Column("event_end", sa.String(length=64), nullable=False),
+        sa.Column("slot_epoch", sa.Float(), nullable=False),
         sa.Column("deleted_at", ucmail_ext.models.base.UTCDateTime(), nullable=True),
         sa.Column("created_at", ucmail_ext.models.base.UTCDateTime(), nullable=False),
         sa.Column("updated_at", ucmail_ext.models.base.UTCDateTime(), nullable=False),
@@ -302,6 +310,7 @@ def upgrade() -> None:
         sa.Column("uploaded_at", ucmail_ext.models.base.UTCDateTime(), nullable=False),
         sa.Column("started_at", ucmail_ext.models.base.UTCDateTime(), nullable=True),
         sa.Column("finished_at", ucmail_ext.models.base.UTCDateTime(), nullable=True),
+        sa.Column("heartbeat_at", ucmail_ext.models.base.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["dialer_id"],
             ["ucmail_dialer.id"],
@@ -422,10 +431,30 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("ucmail_interaction", schema=None) as batch_op:
         batch_op.create_index(
+            batch_op.f("ix_ucmail_interaction_agent_id_arrived_at"),
+            ["agent_id", "arrived_at"],
+            unique=False,
+        )
+        batch_op.create_index(
             batch_op.f("ix_ucmail_interaction_agent_id_state"), ["agent_id", "state"], unique=False
         )
         batch_op.create_index(
             batch_op.f("ix_ucmail_interaction_arrived_at"), ["arrived_at"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_ucmail_interaction_campaign_id_arrived_at"),
+            ["campaign_id", "arrived_at"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_ucmail_interaction_campaign_id_closed_at"),
+            ["campaign_id", "closed_at"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_ucmail_interaction_campaign_id_first_response_at"),
+            ["campaign_id", "first_response_at"],
+            unique=False,
         )
         batch_op.create_index(
             batch_op.f("ix_ucmail_interaction_campaign_id_state_arrived_at"),
@@ -628,8 +657,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_ucmail_interaction_dialer_record_id"))
         batch_op.drop_index(batch_op.f("ix_ucmail_interaction_customer_email"))
         batch_op.drop_index(batch_op.f("ix_ucmail_interaction_campaign_id_state_arrived_at"))
+        batch_op.drop_index(batch_op.f("ix_ucmail_interaction_campaign_id_first_response_at"))
+        batch_op.drop_index(batch_op.f("ix_ucmail_interaction_campaign_id_closed_at"))
+        batch_op.drop_index(batch_op.f("ix_ucmail_interaction_campaign_id_arrived_at"))
         batch_op.drop_index(batch_op.f("ix_ucmail_interaction_arrived_at"))
         batch_op.drop_index(batch_op.f("ix_ucmail_interaction_agent_id_state"))
+        batch_op.drop_index(batch_op.f("ix_ucmail_interaction_agent_id_arrived_at"))
 
     op.drop_table("ucmail_interaction")
     with op.batch_alter_table("ucmail_dialer_record", schema=None) as batch_op:
@@ -674,6 +707,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_ucmail_supervisor_message_agent_id_id"))
 
     op.drop_table("ucmail_supervisor_message")
+    op.drop_table("ucmail_lock")
     op.drop_table("ucmail_blacklist")
     with op.batch_alter_table("ucmail_audit", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_ucmail_audit_target_agent_id"))

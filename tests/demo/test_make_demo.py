@@ -92,9 +92,11 @@ def test_demo_runs_mail_flows_and_an_agent_logs_in(tmp_path):
             time.sleep(1)
         assert count >= 3, "the simulated customers' mail did not become interactions"
     finally:
-        os.killpg(demo.pid, signal.SIGINT)
-        try:
-            demo.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(demo.pid, signal.SIGKILL)
+        if demo.poll() is None:
+            os.killpg(demo.pid, signal.SIGINT)
+            try:
+                demo.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(demo.pid, signal.SIGKILL)
+                demo.wait()
         out.close()
