@@ -1,0 +1,207 @@
+"""The portal in a real browser (Playwright, Debian Chromium): live tray, answer, close;
+and hostile HTML that must neither run nor phone home."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from email import message_from_bytes, policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from flask import Flask
+from werkzeug.serving import make_server
+
+from tests.agent.conftest import Floor
+from tests.agent.test_portal import add_file
+from tests.fixtures.app import TEST_PASSWORD, USERS
+from tests.fixtures.servers import SmtpSink
+from tests.routing.helpers import arrive, session
+from ucmail_ext.models import Campaign
+from ucmail_ext.services import routing
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+GIF = bytes.fromhex(
+    "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
+)
+
+
+@pytest.fixture
+def live_server(app: Flask, floor: Floor) -> Iterator[str]:
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(10)
+        server.server_close()
+
+
+class RemoteHost:
+    """A second web server standing in for a tracker: it records every hit."""
+
+    def __init__(self) -> None:
+        hits: list[str] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                hits.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/gif")
+                self.send_header("Content-Length", str(len(GIF)))
+                self.end_headers()
+                self.wfile.write(GIF)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.hits = hits
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base(self) -> str:
+        # "localhost", not 127.0.0.1: another origin than the helpdesk, by name too.
+        return f"http://localhost:{self.server.server_port}"
+
+
+@pytest.fixture
+def remote_host() -> Iterator[RemoteHost]:
+    remote = RemoteHost()
+    remote.thread.start()
+    try:
+        yield remote
+    finally:
+        remote.server.shutdown()
+        remote.thread.join(10)
+        remote.server.server_close()
+
+
+def log_in(page: Any, base: str, who: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("input[name=email]", USERS[who][0])
+    page.fill("input[name=password]", TEST_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/")
+
+
+def test_agent_sees_new_mail_live_replies_with_history_forwards_and_closes(
+    page: Any, live_server: str, floor: Floor, smtp_sink: SmtpSink
+) -> None:
+    from playwright.sync_api import expect
+
+    page.set_default_timeout(15_000)
+    log_in(page, live_server, "agent1")
+    page.goto(f"{live_server}/ucmail/agent/")
+    expect(page.locator("#tray-empty")).to_be_visible()
+
+    # A customer writes; routing gives it to the (now online) agent; no reload.
+    campaign = session().get(Campaign, floor.campaign_id)
+    arrived = arrive(campaign, "Broken screen", text="My screen is cracked.\nCan you fix it?")
+    add_file(arrived.messages[0], "photo.png", GIF, "image/png")
+    decisions = routing.route(floor.campaign_id)  # linear: agent1 comes first
+    assert [(d.interaction_id, d.agent_id) for d in decisions] == [(arrived.id, floor.agent1)]
+    url_before = page.url
+    expect(page.locator("#ucmail-tray li")).to_have_count(1)
+    expect(page.locator("#ucmail-tray")).to_contain_text("Broken screen")
+    assert page.url == url_before
+
+    # Open it: conversation and customer on the right.
+    page.locator("#ucmail-tray a", has_text="Broken screen").click()
+    expect(page.locator("#conversation-email")).to_have_text("customer@example.org")
+    expect(page.locator("#conversation-campaign")).to_have_text("Support")
+
+    # Reply with history.
+    page.click("#action-history")
+    body = page.locator("#composer-body")
+    expect(body).to_have_value(re.compile(r"> My screen is cracked\."))
+    body.press("Control+Home")
+    body.type("We will replace it tomorrow.")
+    page.click("#composer-send")
+    expect(page.locator(".ucmail-flash-success")).to_contain_text("on its way")
+    (first,) = smtp_sink.wait_for(1)
+    reply = message_from_bytes(first.raw, policy=policy.default)
+    text = reply.get_body(("plain",)).get_content()
+    assert text.startswith("We will replace it tomorrow.")
+    assert "> My screen is cracked." in text
+    assert reply["In-Reply-To"] == f"<{arrived.messages[0].message_id}>"
+
+    # Forward to two colleagues: the customer's photo goes along.
+    page.click("#action-forward")
+    expect(page.locator(".forwarded-file")).to_have_text("photo.png")
+    page.fill("#composer-to", "repairs@example.org, stock@example.org")
+    page.click("#composer-send")
+    expect(page.locator(".ucmail-flash-success")).to_contain_text("on its way")
+    forwarded = smtp_sink.wait_for(2)[1]
+    assert set(forwarded.rcpt_tos) == {"repairs@example.org", "stock@example.org"}
+    mail = message_from_bytes(forwarded.raw, policy=policy.default)
+    assert [p.get_filename() for p in mail.iter_attachments()] == ["photo.png"]
+
+    # Close: the tray empties.
+    page.click("#action-close")
+    expect(page.locator(".ucmail-flash-success")).to_contain_text("closed")
+    expect(page.locator("#ucmail-tray li")).to_have_count(0)
+
+
+def test_hostile_html_runs_no_script_and_loads_nothing_remote_until_allowed(
+    page: Any, live_server: str, floor: Floor, remote_host: RemoteHost
+) -> None:
+    from playwright.sync_api import expect
+
+    campaign = session().get(Campaign, floor.campaign_id)
+    item = arrive(campaign, "Totally legit invoice")
+    item.state, item.agent_id = "assigned", floor.agent1
+    message = item.messages[0]
+    # Stored as an unsanitizing importer would have left it: display must not trust
+    # storage. Every script phones the remote host, so one that ran would be a hit.
+    remote = remote_host.base
+    message.html = (
+        "<p>Dear customer</p>"
+        f"<script>fetch('{remote}/script'); alert('script')</script>"
+        f'<img src="{remote}/broken.gif" onerror="fetch(\'{remote}/onerror\')">'
+        f"<a href=\"javascript:fetch('{remote}/link')\">Pay now</a>"
+        f'<img src="{remote}/pixel.gif" width="1" height="1">'
+        f"<svg><script>fetch('{remote}/svg')</script></svg>"
+        f"<body onload=\"fetch('{remote}/onload')\"></body>"
+    )
+    session().commit()
+    dialogs: list[str] = []
+    remote_requests: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.on(
+        "request",
+        lambda request: (
+            remote_requests.append(request.url)
+            if request.url.startswith(remote_host.base)
+            else None
+        ),
+    )
+    page.set_default_timeout(15_000)
+    log_in(page, live_server, "agent1")
+
+    page.goto(f"{live_server}/ucmail/agent/?open={item.id}")
+    frame = page.frame_locator("iframe.ucmail-mail")
+    expect(frame.locator("p")).to_have_text("Dear customer")
+    frame.locator("a", has_text="Pay now").click()
+    page.wait_for_timeout(500)
+
+    assert dialogs == []
+    assert remote_requests == [] and remote_host.hits == []
+    hrefs = frame.locator("a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    assert not any(h and h.lower().startswith("javascript") for h in hrefs)
+
+    # The agent allows images: now, and only now, the remote host is asked.
+    page.click(f"#show-images-{message.id}")
+    expect(page.frame_locator("iframe.ucmail-mail").locator("p")).to_have_text("Dear customer")
+    deadline = 50
+    while not remote_host.hits and deadline:
+        page.wait_for_timeout(100)
+        deadline -= 1
+    page.wait_for_timeout(300)
+    assert sorted(remote_host.hits) == ["/broken.gif", "/pixel.gif"]  # images, no script
+    assert dialogs == []
