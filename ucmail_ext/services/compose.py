@@ -415,7 +415,8 @@ def _store_message(
 ) -> Message:
     in_reply_to, references = _references(parent)
     now = utcnow()
-    body = (composed.body or "").replace("\x00", "")
+    # Browsers send textarea lines as CRLF; stored text uses LF like parsed mail does.
+    body = (composed.body or "").replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
     message = Message(
         campaign_id=campaign.id,
         direction="out",
