@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import email
 import io
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
+from email.parser import BytesHeaderParser
+from email.policy import compat32
 from email.policy import default as default_policy
 from typing import Any
 
@@ -80,5 +82,11 @@ def parse(raw: bytes) -> EmailMessage:
     return message
 
 
+def parse_quick(raw: bytes) -> Message:
+    """compat32 leaves headers as text: several times faster for checking many messages."""
+    return email.message_from_bytes(raw, policy=compat32)
+
+
 def message_ids(raws: list[bytes]) -> list[str]:
-    return [str(parse(raw)["Message-ID"]) for raw in raws]
+    parser = BytesHeaderParser(policy=compat32)
+    return [str(parser.parsebytes(raw)["Message-ID"]) for raw in raws]
