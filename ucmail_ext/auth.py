@@ -51,7 +51,7 @@ def _wants_json() -> bool:
 
 def _deny_anonymous() -> Any:
     if _wants_json():
-        return jsonify(error="login required"), 401
+        return jsonify(error="login required", fields={}), 401
     login_view = getattr(current_app, "login_manager", None)
     view = getattr(login_view, "login_view", None)
     if view:
@@ -72,7 +72,7 @@ def require_role(*roles: str) -> Callable[[F], F]:
                 return _deny_anonymous()
             if not any(has_role(role) for role in roles):
                 if _wants_json():
-                    return jsonify(error="forbidden"), 403
+                    return jsonify(error="forbidden", fields={}), 403
                 abort(403)
             return view(*args, **kwargs)
 
@@ -106,7 +106,7 @@ def check_csrf() -> Any:
     except (ValidationError, CSRFError) as exc:
         message = getattr(exc, "description", None) or str(exc) or "The CSRF token is missing."
         if _wants_json() or request.path.startswith(current_app.config["UCMAIL_API_PREFIX"]):
-            return jsonify(error="csrf", message=message), 400
+            return jsonify(error="csrf", message=message, fields={}), 400
         abort(400, description=message)
     return None
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 11:44:18.848537
+Create Date: 2026-11-27 11:46:05.836407
 """
 
 from alembic import op
@@ -179,6 +179,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("ucmail_campaign", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_ucmail_campaign_name"), ["name"], unique=False)
+        batch_op.create_index(
+            "uq_ucmail_campaign_live_name",
+            ["name"],
+            unique=True,
+            postgresql_where=sa.text("deleted_at IS NULL"),
+            sqlite_where=sa.text("deleted_at IS NULL"),
+        )
 
     # Templates and campaigns refer to each other: this side is added once both exist.
     with op.batch_alter_table("ucmail_template", schema=None) as batch_op:
@@ -694,6 +701,11 @@ def downgrade() -> None:
 
     op.drop_table("ucmail_autoreply_log")
     with op.batch_alter_table("ucmail_campaign", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_ucmail_campaign_live_name",
+            postgresql_where=sa.text("deleted_at IS NULL"),
+            sqlite_where=sa.text("deleted_at IS NULL"),
+        )
         batch_op.drop_index(batch_op.f("ix_ucmail_campaign_name"))
 
     op.drop_table("ucmail_campaign")

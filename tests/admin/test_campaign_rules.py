@@ -217,3 +217,29 @@ def test_json_shape_never_carries_the_password(app_ctx: Flask) -> None:
     assert body["has_password"] is True
     assert not any("password" in key and key != "has_password" for key in body)
     assert STORED_PASSWORD not in repr(body)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_two_admins_saving_one_live_name_at_once_get_a_field_error(
+    make_app, backend, monkeypatch
+) -> None:
+    """The check-then-write race: the database's partial unique index has the last word."""
+    app = make_app(backend)
+    with app.app_context():
+        make_campaign("Support")
+        green = campaigns.ConnectionStatus("green", "ok")
+        monkeypatch.setattr(campaigns, "run_checks", lambda probe: (green, green))
+        monkeypatch.setattr(campaigns, "_name_taken", lambda name, current: False)
+        result = campaigns.save_campaign(valid(), actor_id="1")
+        assert result.errors == {"name": "Another campaign already has this name."}
+        session = get_state().session
+        assert session.scalar(select(func.count(Campaign.id))) == 1
+
+
+def test_a_deleted_campaigns_name_can_be_reused(app_ctx: Flask) -> None:
+    old = make_campaign("Support")
+    old.deleted_at = old.created_at
+    get_state().session.commit()
+    make_campaign("Support")
+    session = get_state().session
+    assert session.scalar(select(func.count(Campaign.id)).where(Campaign.name == "Support")) == 2

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -25,10 +26,19 @@ SECURITY_MODES = ("starttls", "ssl", "none")
 
 class Campaign(Base):
     __tablename__ = "ucmail_campaign"
+    # A live name is unique; deleted campaigns keep theirs so their archive stays
+    # searchable under it (a partial index: PostgreSQL and SQLite both have them).
+    __table_args__ = (
+        Index(
+            "uq_ucmail_campaign_live_name",
+            "name",
+            unique=True,
+            postgresql_where=text("deleted_at IS NULL"),
+            sqlite_where=text("deleted_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # Not unique in the database: a deleted campaign keeps its name so its
-    # interactions stay searchable under it; services check live names.
     name: Mapped[str] = mapped_column(String(120), index=True)
     service_level_seconds: Mapped[int] = mapped_column(Integer, default=3600)
     strategy: Mapped[str] = mapped_column(String(20), default="rrmemory")

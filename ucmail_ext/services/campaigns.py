@@ -21,6 +21,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import Select, func, select
+from sqlalchemy.exc import IntegrityError
 
 from ucmail_ext.crypto import encrypt_secret
 from ucmail_ext.extension import get_state
@@ -655,6 +656,12 @@ def save_campaign(
         action = "campaign.create" if current is None else "campaign.update"
         audit.record(actor_id, action, detail=f"{campaign.id}: {campaign.name}")
         session.commit()
+    except IntegrityError:
+        # Another admin saved the same live name between our check and our write.
+        session.rollback()
+        return CampaignResult(
+            current, {"name": "Another campaign already has this name."}, smtp, imap
+        )
     except Exception:
         session.rollback()
         raise
