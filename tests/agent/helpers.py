@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tests.fixtures.servers import SmtpSink
-from tests.routing.helpers import add_members, make_campaign, session
-from ucmail_ext.models import Campaign, Interaction, Message, utcnow
+from tests.routing.helpers import add_members, arrive, make_campaign, session
+from ucmail_ext.models import Attachment, Campaign, Interaction, Message, utcnow
+from ucmail_ext.services import storage
 
 
 def sink_campaign(sink: SmtpSink, name: str = "Support", **values: object) -> Campaign:
@@ -57,3 +60,32 @@ def stored_reply(
     session().add(interaction)
     session().commit()
     return message
+
+
+def assigned(floor: Any, agent_id: str, subject: str = "Help", **kw: object) -> int:
+    """An arrived interaction already in ``agent_id``'s tray; returns its id."""
+    campaign = session().get(Campaign, floor.campaign_id)
+    item = arrive(campaign, subject, **kw)
+    item.state, item.agent_id, item.assigned_at = "assigned", agent_id, utcnow()
+    session().commit()
+    return item.id
+
+
+def reload(model: Any, ident: Any) -> Any:
+    session().expire_all()
+    return session().get(model, ident)
+
+
+def add_file(message: Message, name: str, data: bytes, content_type: str) -> Attachment:
+    stored = storage.store_bytes(data)
+    item = Attachment(
+        filename=name,
+        original_filename=name,
+        content_type=content_type,
+        size=stored.size,
+        sha256=stored.sha256,
+        storage_key=stored.storage_key,
+    )
+    message.attachments.append(item)
+    session().commit()
+    return item

@@ -15,7 +15,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from tests.agent.conftest import Floor
-from tests.agent.test_portal import add_file
+from tests.agent.helpers import add_file
 from tests.fixtures.app import TEST_PASSWORD, USERS
 from tests.fixtures.servers import SmtpSink
 from tests.routing.helpers import arrive, session

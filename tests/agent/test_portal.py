@@ -5,32 +5,18 @@ from __future__ import annotations
 from email import message_from_bytes, policy
 
 from tests.agent.conftest import Floor, post, post_json
+from tests.agent.helpers import add_file, assigned, reload
 from tests.fixtures.app import USERS, login
 from tests.fixtures.servers import SmtpSink
 from tests.routing.helpers import arrive, session
 from ucmail_ext.models import (
     AgentState,
-    Attachment,
     Campaign,
     Interaction,
-    Message,
     Template,
     utcnow,
 )
-from ucmail_ext.services import chat, presence, routing, storage
-
-
-def assigned(floor: Floor, agent_id: str, subject: str = "Help", **kw: object) -> int:
-    campaign = session().get(Campaign, floor.campaign_id)
-    item = arrive(campaign, subject, **kw)
-    item.state, item.agent_id, item.assigned_at = "assigned", agent_id, utcnow()
-    session().commit()
-    return item.id
-
-
-def reload(model, ident):  # type: ignore[no-untyped-def]
-    session().expire_all()
-    return session().get(model, ident)
+from ucmail_ext.services import chat, presence, routing
 
 
 def test_the_tray_holds_only_my_assigned_interactions(floor: Floor, client_for) -> None:  # type: ignore[no-untyped-def]
@@ -221,21 +207,6 @@ def test_reply_with_history_quotes_the_conversation(floor: Floor, client_for) ->
         "Carla Customer &lt;customer@example.org&gt; wrote:\n&gt; First line\n&gt; Second line"
         in html
     )
-
-
-def add_file(message: Message, name: str, data: bytes, content_type: str) -> Attachment:
-    stored = storage.store_bytes(data)
-    item = Attachment(
-        filename=name,
-        original_filename=name,
-        content_type=content_type,
-        size=stored.size,
-        sha256=stored.sha256,
-        storage_key=stored.storage_key,
-    )
-    message.attachments.append(item)
-    session().commit()
-    return item
 
 
 def test_forward_to_several_addresses_includes_the_original_attachments(

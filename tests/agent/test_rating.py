@@ -7,7 +7,7 @@ from email import message_from_bytes, policy
 from urllib.parse import urlsplit
 
 from tests.agent.conftest import Floor, post
-from tests.agent.test_portal import assigned
+from tests.agent.helpers import assigned
 from tests.fixtures.servers import SmtpSink
 from tests.routing.helpers import session
 from ucmail_ext.crypto import make_token
