@@ -145,4 +145,15 @@
   }
   setInterval(beat, parseInt(root.dataset.heartbeatMs, 10) || 5000);
   beat();
+
+  // The supervisor's "monitor screen" follows the draft as it is typed, not only
+  // on the next periodic beat.
+  var typingTimer = null;
+  function soon() {
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(beat, 600);
+  }
+  ["composer-to", "composer-cc", "composer-subject", "composer-body"].forEach(function (id) {
+    on(document.getElementById(id), "input", soon);
+  });
 })();
