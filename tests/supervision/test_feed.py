@@ -10,12 +10,13 @@ from tests.fixtures.app import create_users
 from tests.supervision.factories import (
     acting_as,
     add_member,
+    add_message,
     make_campaign,
     make_interaction,
     online,
     session,
 )
-from ucmail_ext.models import utcnow
+from ucmail_ext.models import Rating, utcnow
 from ucmail_ext.services import supervision
 
 
@@ -210,3 +211,33 @@ def test_dashboard_page_escapes_campaign_names(app, client_for):
     html = client_for("supervisor").get("/ucmail/supervision/").get_data(as_text=True)
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_campaign_figures_show_todays_service_level_wait_and_ratings(watched, people):
+    sales = make_campaign(
+        "Sales", service_level_seconds=600, threshold_warning_seconds=400, timezone="UTC"
+    )
+    now = utcnow()
+    arrived = now - timedelta(seconds=900)
+    fast = make_interaction(sales, state="closed", agent_id=people["agent1"], arrived_at=arrived)
+    fast.first_response_at = arrived + timedelta(seconds=200)
+    slow = make_interaction(sales, state="closed", agent_id=people["agent1"], arrived_at=arrived)
+    slow.first_response_at = arrived + timedelta(seconds=800)
+    reply = add_message(fast, "out", "Done")
+    session().add(
+        Rating(
+            message_id=reply.id,
+            interaction_id=fast.id,
+            campaign_id=sales.id,
+            agent_id=people["agent1"],
+            score=4,
+        )
+    )
+    session().commit()
+
+    (figures,) = supervision.feed(now=now).campaigns
+    assert figures.answered_today == 2
+    assert figures.service_level_percent == 50.0
+    assert figures.avg_wait_seconds == 500
+    assert figures.avg_wait_level == "warning"
+    assert figures.ratings["count"] == 1 and figures.ratings["average"] == 4

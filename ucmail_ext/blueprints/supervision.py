@@ -26,7 +26,8 @@ supervision_bp = make_blueprint("supervision", __name__)
 
 
 def _not_found() -> ResponseReturnValue:
-    if request.path.endswith(".json") or request.method == "POST" or request.is_json:
+    wants_json = request.accept_mimetypes.best == "application/json" or request.is_json
+    if wants_json or request.path.endswith(".json") or request.method == "POST":
         return jsonify(error="not found"), 404
     abort(404)
 

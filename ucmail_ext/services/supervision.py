@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, is_dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +20,9 @@ from ucmail_ext.extension import get_state
 from ucmail_ext.models import AgentState, Campaign, Interaction, Member, utcnow
 from ucmail_ext.services import presence
 from ucmail_ext.services.access import visible_campaign_ids
+from ucmail_ext.services.rating import campaign_rating_summary
 from ucmail_ext.services.schedules import zone
+from ucmail_ext.services.service_level import service_level_today
 
 WAITING_LIMIT = 200
 OUT_ORIGINS = ("outbound",)
@@ -293,34 +295,6 @@ def _state_counts(campaign_ids: Sequence[int]) -> dict[tuple[int, str], tuple[in
     return {(cid, state): (int(count), oldest) for cid, state, count, oldest in rows}
 
 
-def _as_mapping(value: Any) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if is_dataclass(value) and not isinstance(value, type):
-        return asdict(value)
-    if isinstance(value, dict):
-        return dict(value)
-    return {k: v for k, v in vars(value).items() if not k.startswith("_")}
-
-
-def _service_level(campaign_id: int) -> dict[str, Any]:
-    # Imported here: service_level belongs to the routing/portal area and may be absent
-    # in a host that mounts supervision alone with an older ucmail.
-    try:
-        from ucmail_ext.services.service_level import service_level_today
-    except ImportError:
-        return {}
-    return _as_mapping(service_level_today(campaign_id))
-
-
-def _ratings(campaign_id: int, since: datetime) -> dict[str, Any]:
-    try:
-        from ucmail_ext.services.rating import campaign_rating_summary
-    except ImportError:
-        return {}
-    return _as_mapping(campaign_rating_summary(campaign_id, since))
-
-
 def campaign_figures(campaigns: Sequence[Campaign], now: datetime) -> list[CampaignFigures]:
     if not campaigns:
         return []
@@ -329,8 +303,8 @@ def campaign_figures(campaigns: Sequence[Campaign], now: datetime) -> list[Campa
     for campaign in campaigns:
         queued, oldest = counts.get((campaign.id, "queued"), (0, None))
         in_progress, _ = counts.get((campaign.id, "assigned"), (0, None))
-        level = _service_level(campaign.id)
-        avg_wait = level.get("avg_wait_seconds")
+        level = service_level_today(campaign.id, now)
+        avg_wait = level.avg_wait_seconds
         oldest_wait = max(0, int((now - oldest).total_seconds())) if oldest else None
         figures.append(
             CampaignFigures(
@@ -338,15 +312,17 @@ def campaign_figures(campaigns: Sequence[Campaign], now: datetime) -> list[Campa
                 name=campaign.name,
                 queued=queued,
                 in_progress=in_progress,
-                answered_today=int(level.get("answered") or 0),
-                service_level_percent=level.get("percent"),
+                answered_today=level.answered,
+                service_level_percent=level.percent if level.answered or level.overdue else None,
                 avg_wait_seconds=avg_wait,
                 avg_wait_level=threshold_level(avg_wait, campaign),
                 oldest_wait_seconds=oldest_wait,
                 oldest_wait_level=threshold_level(oldest_wait, campaign),
                 warning_seconds=campaign.threshold_warning_seconds or 0,
                 critical_seconds=campaign.threshold_critical_seconds or 0,
-                ratings=_ratings(campaign.id, start_of_day(campaign.timezone, now)),
+                ratings=asdict(
+                    campaign_rating_summary(campaign.id, start_of_day(campaign.timezone, now))
+                ),
             )
         )
     return figures
