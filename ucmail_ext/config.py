@@ -95,7 +95,7 @@ SETTINGS: dict[str, Setting] = {
     "PAGE_SIZE": Setting(50, "Rows per page in lists and searches."),
     # Dialer
     "DIALER_TICK": Setting(5, "Seconds between dialer ticks (beat)."),
-    "DIALER_BATCH": Setting(250, "Most records a dialer worker claims (and commits) at once."),
+    "DIALER_BATCH": Setting(1000, "Most records a dialer worker claims (and commits) at once."),
     "DIALER_MAX_ERRORS": Setting(10, "Errors in a row that pause a dialer."),
     "DIALER_COMMIT_SECONDS": Setting(
         0.25, "A dialer commits record states about this often (claims size to match)."

@@ -51,8 +51,10 @@ def _base64_lines(data: bytes) -> bytes:
 
 
 def _quoted_printable(text: str) -> bytes:
-    normalized = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
-    return _crlf(binascii.b2a_qp(normalized, istext=True))
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # Only LF line ends go in, so only LF come out: one replace makes them CRLF.
+    return binascii.b2a_qp(text.encode("utf-8"), istext=True).replace(b"\n", CRLF)
 
 
 def _filename_param(filename: str) -> str:
@@ -183,7 +185,7 @@ class BulkSkeleton:
             out.append(_ascii_header(name, value))
         alt = self._alt
         alternative = [
-            b"Content-Type: multipart/alternative; boundary=\"",
+            b'Content-Type: multipart/alternative; boundary="',
             alt,
             b'"\r\n\r\n--',
             alt,

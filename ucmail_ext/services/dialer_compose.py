@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 import json
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -21,7 +21,7 @@ from flask import current_app
 from sqlalchemy import select
 from werkzeug.routing import BuildError
 
-from ucmail_ext.crypto import make_token
+from ucmail_ext.crypto import token_maker
 from ucmail_ext.extension import get_state
 from ucmail_ext.mail.bulk import BulkSkeleton, EncodedPart, encode_attachment, encode_calendar
 from ucmail_ext.mail.headers import is_valid_address
@@ -108,6 +108,20 @@ def _body_from(text_source: str, html_source: str) -> _Body:
     return _Body(compile_template(text_source), html_template)
 
 
+def _tokens(record: ClaimedRecord) -> list[str]:
+    return [token for token in (t.strip() for t in record.attachments.split(",")) if token]
+
+
+def _encoded(upload: Upload | None) -> EncodedPart | None:
+    if upload is None:
+        return None
+    try:
+        data = storage.read_stored(upload.storage_key)
+    except (OSError, ValueError):
+        return None
+    return encode_attachment(upload.filename, upload.content_type, data)
+
+
 def _with_pixel(document: str, pixel_url: str) -> str:
     tag = f'<img src="{pixel_url}" width="1" height="1" alt="" style="display:none">'
     for closing in ("</body>", "</BODY>"):
@@ -153,6 +167,8 @@ class ListComposer:
         )
         self._pixel = _link_parts("ucmail_tracking.pixel")
         self._unsubscribe = _link_parts("ucmail_tracking.unsubscribe")
+        self._pixel_token = token_maker("pixel")
+        self._unsubscribe_token = token_maker("unsubscribe")
         self._mailto = f", <mailto:{mailto}?subject=unsubscribe>" if mailto else ""
         self._skeleton = BulkSkeleton(
             from_name=campaign.from_name,
@@ -170,27 +186,31 @@ class ListComposer:
 
     # -- attachments -----------------------------------------------------------------
 
-    def _attachment(self, token: str) -> EncodedPart | None:
-        part = self._parts.get(token)
-        if part is not None or token in self._parts:
+    def prepare(self, records: Sequence[ClaimedRecord]) -> None:
+        """Load the attachments a batch names, in the thread that owns the session.
+
+        ``render`` then only reads them, from whichever sender thread; nothing is
+        evicted until the next batch is prepared.
+        """
+        wanted = list(dict.fromkeys(t for record in records for t in _tokens(record)))
+        missing = [token for token in wanted if token not in self._parts]
+        if missing:
+            session = get_state().session
+            uploads = session.scalars(select(Upload).where(Upload.token.in_(missing)))
+            found = {upload.token: upload for upload in uploads}
+            for token in missing:
+                part = _encoded(found.get(token))
+                self._parts[token] = part
+                self._parts_bytes += len(part.data) if part else 0
+        for token in wanted:
             self._parts.move_to_end(token)
-            return part
-        session = get_state().session
-        upload = session.scalar(select(Upload).where(Upload.token == token))
-        part = None
-        if upload is not None:
-            try:
-                data = storage.read_stored(upload.storage_key)
-            except (OSError, ValueError):
-                data = None
-            if data is not None:
-                part = encode_attachment(upload.filename, upload.content_type, data)
-        self._parts[token] = part
-        self._parts_bytes += len(part.data) if part else 0
-        while self._parts_bytes > _ATTACHMENT_CACHE_BYTES and len(self._parts) > 1:
-            _, old = self._parts.popitem(last=False)
+        keep = set(wanted)
+        while self._parts_bytes > _ATTACHMENT_CACHE_BYTES:
+            token = next(iter(self._parts))
+            if token in keep:
+                break
+            old = self._parts.pop(token)
             self._parts_bytes -= len(old.data) if old else 0
-        return part
 
     # -- one record ------------------------------------------------------------------
 
@@ -238,7 +258,7 @@ class ListComposer:
             row_values = None
         if not isinstance(row_values, dict):
             return NotSendable(record.id, "failed", "the stored variables are not readable")
-        unsubscribe_token = make_token("unsubscribe", record.id)
+        unsubscribe_token = self._unsubscribe_token(record.id)
         unsubscribe_url = f"{self._unsubscribe[0]}{unsubscribe_token}{self._unsubscribe[1]}"
         values = {**row_values, "email": record.email, "unsubscribe_url": unsubscribe_url}
 
@@ -255,15 +275,15 @@ class ListComposer:
             return NotSendable(record.id, "failed", invite)
 
         files = []
-        for token in filter(None, (t.strip() for t in record.attachments.split(","))):
-            part = self._attachment(token)
+        for token in _tokens(record):
+            part = self._parts.get(token)
             if part is None:
                 return NotSendable(
                     record.id, "failed", f"attachment {token} is no longer available"
                 )
             files.append(part)
 
-        pixel_url = f"{self._pixel[0]}{make_token('pixel', record.id)}{self._pixel[1]}"
+        pixel_url = f"{self._pixel[0]}{self._pixel_token(record.id)}{self._pixel[1]}"
         message_id = make_message_id("dialer", str(record.id), self.domain)
         try:
             raw = self._skeleton.build(

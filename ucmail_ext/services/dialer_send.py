@@ -37,7 +37,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Select, bindparam, case, exists, func, select, update
+from sqlalchemy import (
+    Select,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal_column,
+    null,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from ucmail_ext.dispatch import enqueue
@@ -220,33 +230,63 @@ _RECORD = (
         claimed_at=None,
     )
 )
+# Nearly every outcome is "sent": its constants are SQL text, so each row binds four
+# values instead of nine (parameter handling is most of an executemany's cost).
+_RECORD_SENT = (
+    update(RECORDS)
+    .where(RECORDS.c.id == bindparam("b_id"), RECORDS.c.claimed_by == bindparam("b_token"))
+    .values(
+        state=literal_column("'sent'"),
+        status_code=literal_column("'250'"),
+        error=literal_column("''"),
+        sent_at=bindparam("b_sent_at"),
+        next_attempt_at=null(),
+        message_id=bindparam("b_message_id"),
+        claimed_by=null(),
+        claimed_at=null(),
+    )
+)
 
 
 def record(session: Session, token: str, outcomes: Sequence[Outcome]) -> None:
-    """Write a batch of outcomes in one executemany (not committed here).
+    """Write a batch of outcomes, one executemany per kind (not committed here).
 
     Matching ``claimed_by`` means a worker whose lease was taken over can no
     longer overwrite what the recovery decided.
     """
-    if not outcomes:
-        return
-    session.execute(
-        _RECORD,
-        [
-            {
-                "b_id": item.record_id,
-                "b_token": token,
-                "b_state": item.state,
-                "b_attempts": item.attempts,
-                "b_code": item.status_code,
-                "b_error": item.error[:2000],
-                "b_sent_at": item.sent_at,
-                "b_next": item.next_attempt_at,
-                "b_message_id": item.message_id,
-            }
-            for item in outcomes
-        ],
-    )
+    sent = [item for item in outcomes if item.state == "sent"]
+    if sent:
+        session.execute(
+            _RECORD_SENT,
+            [
+                {
+                    "b_id": item.record_id,
+                    "b_token": token,
+                    "b_sent_at": item.sent_at,
+                    "b_message_id": item.message_id,
+                }
+                for item in sent
+            ],
+        )
+    others = [item for item in outcomes if item.state != "sent"]
+    if others:
+        session.execute(
+            _RECORD,
+            [
+                {
+                    "b_id": item.record_id,
+                    "b_token": token,
+                    "b_state": item.state,
+                    "b_attempts": item.attempts,
+                    "b_code": item.status_code,
+                    "b_error": item.error[:2000],
+                    "b_sent_at": item.sent_at,
+                    "b_next": item.next_attempt_at,
+                    "b_message_id": item.message_id,
+                }
+                for item in others
+            ],
+        )
 
 
 # --------------------------------------------------------------------------- send
@@ -282,22 +322,49 @@ def _released(claimed: ClaimedRecord) -> Outcome:
     return Outcome(claimed.id, "pending", claimed.attempts - 1)
 
 
-@dataclass
-class _Item:
-    claimed: ClaimedRecord
-    prepared: Prepared
-    at: float  # epoch time of its slot; 0 for "now"
+class _Slots:
+    """The batch's booked sending times, handed out as messages are about to go.
+
+    A record that cannot be rendered takes no slot; with several connections each
+    message still gets its own slot, in order.
+    """
+
+    def __init__(self, first: float = 0.0, interval: float = 0.0) -> None:
+        self.first = first
+        self.interval = interval
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> float:
+        if not self.interval:
+            return 0.0
+        with self._lock:
+            at = self.first + self._next * self.interval
+            self._next += 1
+        return at
 
 
 class _Delivery:
-    """Sends prepared messages and turns answers into outcomes (any thread)."""
+    """Renders and sends one claimed record at a time, in any sender thread.
+
+    Rendering happens here rather than in the thread that claims, so that with
+    several connections each thread renders its own message while the others wait
+    on the network.
+    """
 
     def __init__(
-        self, sender: str, journal: Journal, policy: _Policy, streak: int, max_errors: int
+        self,
+        composer: ListComposer,
+        journal: Journal,
+        policy: _Policy,
+        streak: int,
+        max_errors: int,
     ) -> None:
-        self.sender = sender
+        self.composer = composer
+        self.sender = composer.sender
         self.journal = journal
         self.policy = policy
+        self.slots = _Slots()
         self.cancelled = threading.Event()
         self.outcomes: list[Outcome] = []
         self.connect_failed = threading.Event()
@@ -319,16 +386,25 @@ class _Delivery:
                 self.too_many_errors.set()
                 self.cancelled.set()
 
-    def deliver(self, connection: SmtpConnection, item: _Item) -> None:
+    def deliver(self, connection: SmtpConnection, claimed: ClaimedRecord) -> None:
         if self.cancelled.is_set():
-            self.outcomes.append(_released(item.claimed))
+            self.outcomes.append(_released(claimed))
             return
-        if item.at:
-            _sleep_until(item.at, self.cancelled)
+        prepared = self.composer.render(claimed)
+        if isinstance(prepared, NotSendable):
+            self.outcomes.append(
+                Outcome(prepared.record_id, prepared.state, claimed.attempts, error=prepared.reason)
+            )
+            return
+        at = self.slots.take()
+        if at:
+            _sleep_until(at, self.cancelled)
             if self.cancelled.is_set():
-                self.outcomes.append(_released(item.claimed))
+                self.outcomes.append(_released(claimed))
                 return
-        prepared = item.prepared
+        self._send(connection, claimed, prepared)
+
+    def _send(self, connection: SmtpConnection, claimed: ClaimedRecord, prepared: Prepared) -> None:
         self.journal.attempt(prepared.record_id)
         result = connection.send_raw(self.sender, [prepared.to], prepared.raw)
         now = datetime.now(UTC)
@@ -339,7 +415,7 @@ class _Delivery:
                 Outcome(
                     prepared.record_id,
                     "sent",
-                    item.claimed.attempts,
+                    claimed.attempts,
                     "250",
                     sent_at=now,
                     message_id=prepared.message_id,
@@ -347,7 +423,7 @@ class _Delivery:
             )
             return
         self.journal.not_delivered(prepared.record_id)
-        outcome = self.policy.after_failure(item.claimed, result, now)
+        outcome = self.policy.after_failure(claimed, result, now)
         self._note(outcome.error or "unknown error")
         if result.stage == "connect":
             # The account, not the message: stop this batch rather than fail it record
@@ -387,8 +463,8 @@ class _InlineSender:
         self.connection = make()
         self.delivery = delivery
 
-    def submit(self, item: _Item) -> None:
-        self.delivery.deliver(self.connection, item)
+    def submit(self, claimed: ClaimedRecord) -> None:
+        self.delivery.deliver(self.connection, claimed)
 
     def wait(self, timeout: float) -> bool:
         return True
@@ -402,7 +478,7 @@ class _PoolSender:
 
     def __init__(self, make: Callable[[], SmtpConnection], delivery: _Delivery, size: int) -> None:
         self.delivery = delivery
-        self._queue: queue.Queue[_Item | None] = queue.Queue(maxsize=size * 2)
+        self._queue: queue.Queue[ClaimedRecord | None] = queue.Queue(maxsize=size * 4)
         self._pending = 0
         self._cond = threading.Condition()
         self._threads = [
@@ -416,14 +492,14 @@ class _PoolSender:
         connection = make()
         try:
             while True:
-                item = self._queue.get()
-                if item is None:
+                claimed = self._queue.get()
+                if claimed is None:
                     return
                 try:
-                    self.delivery.deliver(connection, item)
+                    self.delivery.deliver(connection, claimed)
                 except Exception:  # a bug must not lose the record: release it
                     log.exception("dialer delivery failed")
-                    self.delivery.outcomes.append(_released(item.claimed))
+                    self.delivery.outcomes.append(_released(claimed))
                 finally:
                     with self._cond:
                         self._pending -= 1
@@ -431,10 +507,10 @@ class _PoolSender:
         finally:
             connection.close()
 
-    def submit(self, item: _Item) -> None:
+    def submit(self, claimed: ClaimedRecord) -> None:
         with self._cond:
             self._pending += 1
-        self._queue.put(item)
+        self._queue.put(claimed)
 
     def wait(self, timeout: float) -> bool:
         with self._cond:
@@ -654,7 +730,7 @@ class _Runner:
         session = self.session
         journal = Journal(self.token)
         delivery = _Delivery(
-            self.composer.sender, journal, self.policy, self.saved_streak, self.max_errors
+            self.composer, journal, self.policy, self.saved_streak, self.max_errors
         )
         self.delivery = delivery
         sender: _InlineSender | _PoolSender
@@ -744,11 +820,11 @@ class _Runner:
         delivery.cancelled.clear()
         delivery.connect_failed.clear()
         delivery.outcomes = []
+        delivery.slots = _Slots(first_slot, self.pace.interval)
+        self.composer.prepare(claimed)
         started = time.monotonic()
         last_check = started
         stop: str | None = None
-        interval = self.pace.interval
-        slot = first_slot
         for claimed_record in claimed:
             now = time.monotonic()
             if now - last_check >= STOP_CHECK_SECONDS and not delivery.cancelled.is_set():
@@ -762,20 +838,7 @@ class _Runner:
             if delivery.cancelled.is_set():
                 delivery.outcomes.append(_released(claimed_record))
                 continue
-            rendered = self.composer.render(claimed_record)
-            if isinstance(rendered, NotSendable):
-                delivery.outcomes.append(
-                    Outcome(
-                        rendered.record_id,
-                        rendered.state,
-                        claimed_record.attempts,
-                        error=rendered.reason,
-                    )
-                )
-                continue
-            at = slot if interval > 0 else 0.0
-            slot += interval
-            sender.submit(_Item(claimed_record, rendered, at))
+            sender.submit(claimed_record)
         while not sender.wait(STOP_CHECK_SECONDS):
             reason = _stop_reason(self.session, self.list_id)
             self.session.commit()

@@ -1,0 +1,441 @@
+"""The email dialer against a local SMTP server that discards, in its own process.
+
+``python -m bench dialer [--n 2000] [--db sqlite|postgresql|URL] [--threads 4]
+[--paced 200] [--m1-rows 100000]`` prints these figures (baselines measured in the
+same run, against the same sink):
+
+- ``D1_msgs_per_s`` / ``D1_ratio``: N records, text + HTML with ``${var}`` and the
+  pixel, time between messages 0, until every status is committed; over raw
+  ``smtplib`` sending a message of the same size N times on one reused
+  connection. Goal: at least 0.8.
+- ``D2_ratio``: the same with a 20 KB attachment and an iCalendar invite. Goal: 0.5.
+- ``D3_ratio``: ``--threads`` SMTP connections (the campaign's setting) over raw
+  smtplib with as many threads, each on its own connection. Goal: 0.7.
+- ``D5_interval_error_pct``: time between messages 50 ms over ``--paced``
+  messages: how far the mean interval between the recorded send times is from
+  50 ms, in percent. Goal: at most 5.
+- ``D6_statements_per_1000``: database statements (SQLAlchemy
+  ``before_cursor_execute``) during the D1 run, per 1,000 messages. Goal: 20.
+- ``M1_rss_growth_mb`` / ``M1_rows_per_s``: in a fresh process, a ``--m1-rows``
+  CSV uploaded and sent: peak RSS growth (``VmHWM`` after resetting it) and the
+  upload's rows per second. Goal: at most 20 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import random
+import smtplib
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event, func, select
+
+from bench.common import emit
+from tests.fixtures.servers import SmtpSinkProcess, make_pg_database
+
+BENCH = "dialer"
+CAMPAIGN = "Bench news"
+SENDER = "news@bench.test"
+ROOT = Path(__file__).resolve().parent.parent
+
+TEXT = (
+    "Hello ${name},\n\n"
+    "Thank you for being a customer since ${since}. This month we have prepared an offer "
+    "for you: use the code ${code} at checkout for 15% off anything in the spring "
+    "catalogue, including the new garden furniture and the outdoor lights.\n\n"
+    "The offer is valid until the end of the month in every shop and online. If you "
+    "have a question, simply answer this email and one of our team will help.\n\n"
+    "Kind regards,\nThe Shop team\n\n"
+    "Unsubscribe: ${unsubscribe_url}\n"
+)
+HTML = (
+    '<!DOCTYPE html><html><body style="font-family:sans-serif">'
+    "<p>Hello <b>${name}</b>,</p>"
+    "<p>Thank you for being a customer since ${since}. This month we have prepared an "
+    "offer for you: use the code <strong>${code}</strong> at checkout for 15% off "
+    "anything in the spring catalogue, including the new garden furniture and the "
+    "outdoor lights.</p><p>The offer is valid until the end of the month in every shop "
+    "and online. If you have a question, simply answer this email and one of our team "
+    "will help.</p><p>Kind regards,<br>The Shop team</p>"
+    '<p style="font-size:small"><a href="${unsubscribe_url}">Unsubscribe</a></p>'
+    "</body></html>"
+)
+
+
+# --------------------------------------------------------------------------- setup
+
+
+def build_app(url: str, workdir: str) -> Flask:
+    from example_host_app import create_app
+    from example_host_app.extensions import db
+    from ucmail_ext.models import Base
+
+    app = create_app(
+        {
+            "TESTING": True,
+            "SECRET_KEY": "bench-secret",
+            "SQLALCHEMY_DATABASE_URI": url,
+            "UCMAIL_DISPATCH": "off",
+            "UCMAIL_ATTACHMENT_DIR": str(Path(workdir) / "files"),
+            "UCMAIL_MESSAGE_ID_DOMAIN": "bench.test",
+            "UCMAIL_PUBLIC_URL": "https://helpdesk.bench.test",
+            "UCMAIL_DIALER_RUN_SECONDS": 3600,
+            "CELERY": {"broker_url": "memory://", "task_ignore_result": True},
+        }
+    )
+    with app.app_context():
+        db.create_all()
+        Base.metadata.create_all(db.engine)
+    return app
+
+
+@contextlib.contextmanager
+def database(choice: str, workdir: str) -> Iterator[str]:
+    if choice == "sqlite":
+        yield f"sqlite:///{Path(workdir) / 'bench.db'}"
+    elif choice == "postgresql":
+        url, drop = make_pg_database()
+        try:
+            yield url
+        finally:
+            drop()
+    else:
+        yield choice
+
+
+def make_dialer(app: Flask, port: int, *, connections: int = 1, **extra: Any) -> int:
+    """A campaign (named CAMPAIGN + its number: names are unique) and its dialer."""
+    from example_host_app.extensions import db
+    from ucmail_ext.models import Campaign, Dialer, Template
+
+    with app.app_context():
+        number = db.session.scalar(select(func.count(Campaign.id))) + 1
+        campaign = Campaign(
+            name=f"{CAMPAIGN} {number}",
+            email_address=SENDER,
+            from_name="Shop News",
+            smtp_host="127.0.0.1",
+            smtp_port=port,
+            smtp_security="none",
+            smtp_connections=connections,
+            receive_emails=False,
+        )
+        template = Template(name="Spring", subject="", body_text=TEXT, body_html=HTML)
+        db.session.add_all([campaign, template])
+        db.session.flush()
+        dialer = Dialer(
+            name=f"Bench {campaign.id}",
+            campaign_id=campaign.id,
+            template_id=template.id,
+            timezone="Europe/Madrid",
+            **extra,
+        )
+        db.session.add(dialer)
+        db.session.commit()
+        return dialer.id
+
+
+def campaign_name(app: Flask, dialer_id: int) -> str:
+    from example_host_app.extensions import db
+    from ucmail_ext.models import Campaign, Dialer
+
+    with app.app_context():
+        return db.session.get(Campaign, db.session.get(Dialer, dialer_id).campaign_id).name
+
+
+def csv_rows(count: int, campaign: str, attachment: str = "") -> Iterator[str]:
+    yield "campaign;email;message;attachments;variables;priority\r\n"
+    for n in range(count):
+        yield (
+            f'{campaign};customer{n}@mail.bench.test;;{attachment};"name":"Customer {n}",'
+            f'"since":"{2000 + n % 25}","code":"SPRING-{n:06d}";\r\n'
+        )
+
+
+def upload(app: Flask, dialer_id: int, count: int, attachment: str = "") -> int:
+    from ucmail_ext.services import dialer_lists
+
+    data = "".join(csv_rows(count, campaign_name(app, dialer_id), attachment)).encode()
+    with app.app_context():
+        report = dialer_lists.upload_list(
+            dialer_id, stream=io.BytesIO(data), filename="bench.csv", subject="Offer for ${name}"
+        )
+        assert report.accepted == count, report
+        return int(report.list_id)
+
+
+def activate(app: Flask, list_id: int) -> None:
+    from ucmail_ext.services import dialer as dialer_service
+
+    with app.app_context():
+        result = dialer_service.play_list(list_id, None, "bench")
+        assert result.ok, result.message
+
+
+def sample_message(app: Flask, list_id: int) -> bytes:
+    """One record rendered exactly as the run will render it: the baseline's size."""
+    from example_host_app.extensions import db
+    from ucmail_ext.models import DialerList, DialerRecord
+    from ucmail_ext.services.dialer_compose import ClaimedRecord, Prepared, build_composer
+
+    with app.app_context():
+        dialer_list = db.session.get(DialerList, list_id)
+        record = db.session.scalars(
+            select(DialerRecord).where(DialerRecord.list_id == list_id).limit(1)
+        ).one()
+        claimed = ClaimedRecord(
+            record.id, record.email, record.message, record.attachments, record.variables, 1, False
+        )
+        composer = build_composer(dialer_list)
+        composer.prepare([claimed])
+        rendered = composer.render(claimed)
+        assert isinstance(rendered, Prepared), rendered
+        db.session.rollback()
+        return rendered.raw
+
+
+def count_sent(app: Flask, list_id: int) -> int:
+    from example_host_app.extensions import db
+    from ucmail_ext.models import DialerRecord
+
+    with app.app_context():
+        return int(
+            db.session.scalar(
+                select(func.count(DialerRecord.id)).where(
+                    DialerRecord.list_id == list_id, DialerRecord.state == "sent"
+                )
+            )
+        )
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def raw_rate(port: int, message: bytes, count: int, threads: int = 1) -> float:
+    """The physical limit: smtplib, one reused connection per thread, same bytes."""
+    share = [count // threads + (1 if i < count % threads else 0) for i in range(threads)]
+    barrier = threading.Barrier(threads + 1)
+
+    def send(n: int) -> None:
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+            barrier.wait()
+            for i in range(n):
+                smtp.sendmail(SENDER, [f"customer{i}@mail.bench.test"], message)
+
+    workers = [threading.Thread(target=send, args=(n,)) for n in share]
+    for worker in workers:
+        worker.start()
+    barrier.wait()
+    started = time.perf_counter()
+    for worker in workers:
+        worker.join()
+    return count / (time.perf_counter() - started)
+
+
+@contextlib.contextmanager
+def counting_statements(app: Flask) -> Iterator[list[int]]:
+    counter = [0]
+    with app.app_context():
+        engine = app.extensions["sqlalchemy"].engine
+
+    def count(*_: Any) -> None:
+        counter[0] += 1
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield counter
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def run(app: Flask, list_id: int) -> float:
+    from ucmail_ext.services import dialer_send
+
+    with app.app_context():
+        started = time.perf_counter()
+        result = dialer_send.run_list(list_id)
+        elapsed = time.perf_counter() - started
+    assert result.outcome == "done", result
+    return elapsed
+
+
+def dialer_rate(
+    app: Flask, sink: SmtpSinkProcess, count: int, *, attachment: str = "", **extra: Any
+) -> tuple[float, bytes, int, int]:
+    dialer_id = make_dialer(app, sink.port, **extra)
+    list_id = upload(app, dialer_id, count, attachment)
+    message = sample_message(app, list_id)
+    activate(app, list_id)
+    sink.reset()
+    with counting_statements(app) as statements:
+        elapsed = run(app, list_id)
+    assert sink.count() == count, (sink.count(), count)
+    assert count_sent(app, list_id) == count
+    return count / elapsed, message, statements[0], list_id
+
+
+def store_attachment(app: Flask, size: int) -> str:
+    from ucmail_ext.services import dialer_lists
+
+    data = random.Random(7).randbytes(size)
+    with app.app_context():
+        result = dialer_lists.store_attachment(io.BytesIO(data), "catalogue.pdf")
+        assert result.upload is not None
+        return result.upload.token
+
+
+def paced_error_pct(app: Flask, sink: SmtpSinkProcess, count: int, interval: float) -> float:
+    from example_host_app.extensions import db
+    from ucmail_ext.models import DialerRecord
+
+    dialer_id = make_dialer(app, sink.port, seconds_between=interval)
+    list_id = upload(app, dialer_id, count)
+    activate(app, list_id)
+    run(app, list_id)
+    with app.app_context():
+        times = sorted(
+            db.session.scalars(select(DialerRecord.sent_at).where(DialerRecord.list_id == list_id))
+        )
+    mean = (times[-1] - times[0]).total_seconds() / (len(times) - 1)
+    return abs(mean - interval) / interval * 100
+
+
+# --------------------------------------------------------------------------- M1
+
+
+def _status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def m1_child(rows: int, db: str, sink_port: int) -> None:
+    """In a fresh process: upload and send a big list, report peak RSS growth."""
+    from ucmail_ext.services import dialer_lists
+
+    workdir = tempfile.mkdtemp(prefix="ucmail-bench-m1-")
+    csv_path = Path(workdir) / "big.csv"
+    with database(db, workdir) as url:
+        app = build_app(url, workdir)
+        dialer_id = make_dialer(app, sink_port)
+        with open(csv_path, "w", encoding="utf-8", newline="") as out:
+            out.writelines(csv_rows(rows, campaign_name(app, dialer_id)))
+
+        # Warm up the code paths once, so imports and caches are not counted as growth.
+        upload(app, make_dialer(app, sink_port), 10)
+        # Resetting the high-water mark (Linux clear_refs "5") makes VmHWM the peak
+        # from here on.
+        Path("/proc/self/clear_refs").write_text("5")
+        before = _status_kb("VmRSS")
+        with app.app_context(), open(csv_path, "rb") as stream:
+            started = time.perf_counter()
+            report = dialer_lists.upload_list(
+                dialer_id, stream=stream, filename="big.csv", subject="Offer for ${name}"
+            )
+            upload_seconds = time.perf_counter() - started
+        assert report.accepted == rows, report
+        activate(app, int(report.list_id))
+        run(app, int(report.list_id))
+        assert count_sent(app, int(report.list_id)) == rows
+        peak = _status_kb("VmHWM")
+        with app.app_context():
+            app.extensions["sqlalchemy"].engine.dispose()
+    print(
+        json.dumps({"rss_growth_mb": (peak - before) / 1024, "rows_per_s": rows / upload_seconds}),
+        flush=True,
+    )
+
+
+def m1(rows: int, db: str, sink: SmtpSinkProcess) -> dict[str, float]:
+    sink.reset()
+    output = subprocess.run(
+        [sys.executable, "-m", "bench.dialer", "--m1-child", str(rows), "--db", db,
+         "--sink-port", str(sink.port)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    return json.loads(output.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench dialer")
+    parser.add_argument("--n", type=int, default=2000, help="records in D1, D2 and D3")
+    parser.add_argument("--db", default="sqlite", help="sqlite, postgresql or a database URL")
+    parser.add_argument("--threads", type=int, default=4, help="SMTP connections in D3")
+    parser.add_argument("--paced", type=int, default=200, help="messages in D5")
+    parser.add_argument("--m1-rows", type=int, default=100_000, help="rows in M1; 0 skips it")
+    parser.add_argument("--m1-child", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--sink-port", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.m1_child:
+        m1_child(args.m1_child, args.db, args.sink_port)
+        return
+
+    workdir = tempfile.mkdtemp(prefix="ucmail-bench-dialer-")
+    with SmtpSinkProcess() as sink, database(args.db, workdir) as url:
+        app = build_app(url, workdir)
+        try:
+            # Warm-up: imports, first connections, SQLite's first pages.
+            dialer_rate(app, sink, 100)
+            raw_rate(sink.port, b"Subject: warm-up\r\n\r\nx\r\n", 100)
+
+            rate, message, statements, _ = dialer_rate(app, sink, args.n)
+            baseline = raw_rate(sink.port, message, args.n)
+            emit(BENCH, "D1_msgs_per_s", rate, "msg/s")
+            emit(BENCH, "D1_baseline_msgs_per_s", baseline, "msg/s")
+            emit(BENCH, "D1_ratio", rate / baseline, "x")
+            emit(BENCH, "D6_statements_per_1000", statements * 1000 / args.n, "statements")
+
+            token = store_attachment(app, 20 * 1024)
+            rate, message, _, _ = dialer_rate(
+                app,
+                sink,
+                args.n,
+                attachment=token,
+                event_enabled=True,
+                event_title="Spring preview for ${name}",
+                event_organizer_name="Shop team",
+                event_start="2026-04-20T18:00",
+                event_end="2026-04-20T20:00",
+            )
+            baseline = raw_rate(sink.port, message, args.n)
+            emit(BENCH, "D2_msgs_per_s", rate, "msg/s")
+            emit(BENCH, "D2_ratio", rate / baseline, "x")
+
+            rate, message, _, _ = dialer_rate(app, sink, args.n, connections=args.threads)
+            baseline = raw_rate(sink.port, message, args.n, threads=args.threads)
+            emit(BENCH, "D3_msgs_per_s", rate, "msg/s")
+            emit(BENCH, "D3_ratio", rate / baseline, "x")
+
+            error = paced_error_pct(app, sink, args.paced, 0.05)
+            emit(BENCH, "D5_interval_error_pct", error, "%")
+        finally:
+            with app.app_context():
+                app.extensions["sqlalchemy"].engine.dispose()
+        if args.m1_rows:
+            figures = m1(args.m1_rows, args.db, sink)
+            emit(BENCH, "M1_rss_growth_mb", figures["rss_growth_mb"], "MB")
+            emit(BENCH, "M1_rows_per_s", figures["rows_per_s"], "rows/s")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
