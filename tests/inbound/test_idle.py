@@ -38,7 +38,7 @@ def listener_for():
     started: list[MailboxListener] = []
 
     def start(app, campaign_id, **options):
-        listener = MailboxListener(app, campaign_id, wake_interval=1.0, **options)
+        listener = MailboxListener(app, campaign_id, **options)  # IDLE re-issued every 300 s
         listener.start()
         started.append(listener)
         wait_until(lambda: listener.polls >= 1, 5)  # connected and caught up
@@ -79,7 +79,7 @@ def test_listener_reconnects_after_the_server_drops_it(app, dovecot, imap_accoun
 
 def test_listener_ends_when_its_campaign_stops_receiving(app, dovecot, imap_account):
     campaign_id = make_campaign(app, imap_account, receive_emails=False)
-    listener = MailboxListener(app, campaign_id, wake_interval=0.5)
+    listener = MailboxListener(app, campaign_id)
 
     listener.start()
     listener.join(5)
@@ -90,7 +90,7 @@ def test_listener_ends_when_its_campaign_stops_receiving(app, dovecot, imap_acco
 def test_supervisor_follows_the_campaign_table(app, dovecot, imap_account):
     first = make_campaign(app, imap_account)
     second = make_campaign(app, dovecot.new_account(), name="Off", receive_emails=False)
-    supervisor = IdleSupervisor(app, refresh=3600, wake_interval=0.5)
+    supervisor = IdleSupervisor(app, refresh=3600)
     try:
         supervisor.sync()
         assert set(supervisor.listeners) == {first}
@@ -136,7 +136,7 @@ def test_flask_ucmail_idle_imports_mail_until_sigterm(app, dovecot, imap_account
         dovecot.append(imap_account.user, mail(1))
         wait_until(lambda: len(interactions(app, campaign_id)) == 1, 5)
         idle.send_signal(signal.SIGTERM)
-        assert idle.wait(20) == 0
+        assert idle.wait(5) == 0  # listeners stop at once, not after an IDLE timeout
         assert b"stopped" in idle.stderr.read()
     finally:
         idle.kill()
@@ -162,5 +162,5 @@ def test_stop_is_prompt(app, dovecot, imap_account, listener_for):
 
     threading.Thread(target=stop_and_join).start()
 
-    assert stopped.wait(3)
+    assert stopped.wait(2)
     assert not listener.is_alive()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import imaplib
+import socket
 import ssl
 import time
 from collections.abc import Iterable, Iterator
@@ -93,7 +94,10 @@ def _errors(settings: ImapSettings, doing: str) -> Iterator[None]:
 
 
 def _connect(settings: ImapSettings) -> IMAPClient:
-    context = client_tls_context(settings.verify_tls, settings.ca_file)
+    # Loading the CA bundle costs more than a whole login on a LAN: only for TLS.
+    context = None
+    if settings.security != "none":
+        context = client_tls_context(settings.verify_tls, settings.ca_file)
     with _errors(settings, "connection"):
         client = IMAPClient(
             settings.host,
@@ -235,6 +239,15 @@ class ImapSession:
             finally:
                 _, responses = self._client.idle_done()
             return arrived or _has_new_mail(responses)
+
+    def interrupt(self) -> None:
+        """From another thread: make a blocking :meth:`idle_wait` end now (in ImapError).
+
+        Shutting the socket down wakes the waiting select at once; the session is
+        unusable afterwards, which is the point: its owner is being stopped.
+        """
+        with contextlib.suppress(OSError):
+            self._client.socket().shutdown(socket.SHUT_RDWR)
 
     def noop(self) -> bool:
         """Keep the connection alive; True if the server reported new mail meanwhile."""

@@ -555,9 +555,12 @@ def _neutralize_encoded_words(value: str) -> str:
         return value
 
 
+_SURROGATE = re.compile(r"[\udc80-\udcff]")
+
+
 def _unescape_surrogates(value: str) -> str:
     """Raw 8-bit header bytes arrive as surrogate escapes; read them as UTF-8 (RFC 6532)."""
-    if not any("\udc80" <= ch <= "\udcff" for ch in value):
+    if value.isascii() or not _SURROGATE.search(value):
         return value
     return _decode_guess(value.encode("utf-8", errors="surrogateescape"))
 

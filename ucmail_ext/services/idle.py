@@ -17,9 +17,9 @@ or stopped loses nothing, it only makes arrival slower.
 - A dropped connection or a login error reconnects with back-off (1 s doubling to
   ``max_backoff``); any other error is logged and treated the same way, so a
   listener thread never dies of an exception.
-- IDLE is re-issued every ``wake_interval`` seconds (RFC 2177 asks for less than
-  29 minutes; ``UCMAIL_IDLE_TIMEOUT`` caps it), which is also how quickly a
-  listener notices that it was asked to stop.
+- IDLE is re-issued every ``UCMAIL_IDLE_TIMEOUT`` seconds (RFC 2177: less than 29
+  minutes, or a NAT box forgets the connection). ``stop()`` does not wait for that:
+  it shuts the connection's socket, which ends the wait at once.
 - The supervisor re-reads the campaigns every ``refresh`` seconds: it starts
   listeners for new receiving campaigns, and restarts those whose campaign was
   edited (``updated_at``) so new settings take effect, or stops them.
@@ -35,7 +35,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from ucmail_ext.extension import get_state
-from ucmail_ext.mail.imap import ImapError, ImapSettings, open_mailbox
+from ucmail_ext.mail.imap import ImapError, ImapSession, ImapSettings, open_mailbox
 from ucmail_ext.models import Campaign
 from ucmail_ext.services import ingest
 from ucmail_ext.services.mailboxes import imap_settings
@@ -64,14 +64,18 @@ class MailboxListener(threading.Thread):
         self.campaign_id = campaign_id
         self.version = version
         idle_timeout = float(app.config["UCMAIL_IDLE_TIMEOUT"])
-        self.wake_interval = min(wake_interval or 10.0, idle_timeout)
+        self.wake_interval = min(wake_interval or idle_timeout, idle_timeout)
         self.min_backoff = min_backoff
         self.max_backoff = max_backoff
         self.polls = 0
         self._stop_event = threading.Event()
+        self._mailbox: ImapSession | None = None
 
     def stop(self) -> None:
         self._stop_event.set()
+        mailbox = self._mailbox
+        if mailbox is not None:
+            mailbox.interrupt()
 
     @property
     def stopping(self) -> bool:
@@ -88,6 +92,8 @@ class MailboxListener(threading.Thread):
                 self._listen(settings)
                 backoff = self.min_backoff
             except ImapError as exc:
+                if self.stopping:
+                    return
                 log.warning("campaign %s IDLE: %s; retry in %.0f s", self.campaign_id, exc, backoff)
             except Exception:
                 log.exception("campaign %s IDLE failed; retry in %.0f s", self.campaign_id, backoff)
@@ -105,16 +111,23 @@ class MailboxListener(threading.Thread):
 
     def _listen(self, settings: ImapSettings) -> None:
         with open_mailbox(settings, readonly=True) as mailbox:
-            if not self._poll():  # what arrived while nobody listened
+            self._mailbox = mailbox
+            try:
+                self._idle(mailbox)
+            finally:
+                self._mailbox = None
+
+    def _idle(self, mailbox: ImapSession) -> None:
+        if not self._poll():  # what arrived while nobody listened
+            return
+        while not self.stopping:
+            if not mailbox.idle_wait(self.wake_interval):
+                continue
+            if not self._poll():
                 return
-            while not self.stopping:
-                if not mailbox.idle_wait(self.wake_interval):
-                    continue
+            while mailbox.noop() and not self.stopping:
                 if not self._poll():
                     return
-                while mailbox.noop() and not self.stopping:
-                    if not self._poll():
-                        return
 
     def _poll(self) -> bool:
         """Run a poll now; False when the campaign stopped receiving mail."""

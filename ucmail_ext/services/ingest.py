@@ -46,9 +46,10 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -58,7 +59,7 @@ from ucmail_ext.extension import get_state
 from ucmail_ext.mail.dsn import classify
 from ucmail_ext.mail.imap import ImapError, ImapSession, open_mailbox
 from ucmail_ext.mail.parse import ParsedMessage, ParseLimits, parse_message
-from ucmail_ext.mail.thread import is_our_message_id
+from ucmail_ext.mail.thread import is_our_message_id, referenced_ids
 from ucmail_ext.models import Campaign, DialerRecord, Interaction, MailboxCursor, Message, utcnow
 from ucmail_ext.services import autoreply, inbound_store, links, locks, threading
 from ucmail_ext.services.inbound_store import MailboxSlot
@@ -272,6 +273,32 @@ def _fetch(
     return items
 
 
+@dataclass
+class _NewInteraction:
+    """An interaction this batch opens; inserted with the others in one statement."""
+
+    values: dict[str, Any]
+    parsed: ParsedMessage
+    id: int | None = None
+
+    @property
+    def live(self) -> bool:
+        return self.values["state"] == "queued"
+
+
+_Target = Interaction | _NewInteraction
+
+
+@dataclass
+class _Plan:
+    """The rows of one batch, and what its own messages thread to."""
+
+    rows: list[tuple[inbound_store.InboundRow, _Target]] = field(default_factory=list)
+    opened: list[_NewInteraction] = field(default_factory=list)
+    by_message_id: dict[str, _Target] = field(default_factory=dict)
+    by_dialer_record: dict[int, _NewInteraction] = field(default_factory=dict)
+
+
 def _store_batch(
     campaign: Campaign,
     cursor: MailboxCursor,
@@ -288,8 +315,7 @@ def _store_batch(
     own = _own_message_ids(parsed)
     done = _Batch(uids=[item.uid for item in fetched])
     tally: Counter[str] = Counter()  # reported only once the batch is committed
-    stored: list[Message] = []
-    new_live: list[tuple[Interaction, ParsedMessage]] = []
+    plan = _Plan()
     try:
         for item, message in parsed:
             key = inbound_store.dedupe_key(message.message_id, message.sha256)
@@ -304,40 +330,73 @@ def _store_batch(
                 tally["feedback"] += 1
                 continue
             history = item.uid <= cursor.history_uid
-            # Threading first: its queries flush what is pending, and this row is not
-            # ready to be flushed before it has an interaction.
-            match = threading.find_thread(campaign.id, message)
             slot = MailboxSlot(cursor.folder, cursor.uidvalidity or 0, item.uid)
-            row = inbound_store.build_inbound_message(campaign.id, message, item.raw, slot)
-            stored.append(row)
-            if match.interaction is not None:
-                reopened = threading.add_message(match.interaction, row, history=history, now=now)
-                if reopened:
-                    done.route_campaigns.add(match.interaction.campaign_id)
-            else:
-                interaction = threading.open_interaction(
-                    match, message, row, history=history, now=now
-                )
-                session.add(interaction)
-                tally["new_interactions"] += 1
-                if history:
-                    tally["history"] += 1
-                else:
-                    done.route_campaigns.add(interaction.campaign_id)
-                    new_live.append((interaction, message))
-            session.add(row)
+            row = inbound_store.inbound_row(campaign.id, message, item.raw, slot, now)
+            target = _thread(campaign.id, message, plan, history, now)
+            plan.rows.append((row, target))
             tally["imported"] += 1
-        replies = _queue_autoreplies(campaign, new_live, now)
+            if message.message_id:
+                plan.by_message_id[message.message_id] = target
+            if isinstance(target, Interaction):
+                if threading.join(target, flagged=row.flagged, history=history, now=now):
+                    done.route_campaigns.add(target.campaign_id)
+                continue
+            target.values["message_count"] += 1
+            target.values["flagged"] = target.values["flagged"] or row.flagged
+        _write(plan)
+        for opened in plan.opened:
+            tally["new_interactions"] += 1
+            if opened.live:
+                done.route_campaigns.add(opened.values["campaign_id"])
+            else:
+                tally["history"] += 1
+        replies = _queue_autoreplies(campaign, plan.opened, now)
         _advance_cursor(cursor, last_uid)
         session.commit()
     except BaseException:
         session.rollback()
-        inbound_store.discard_files(stored)
+        inbound_store.discard_files([row for row, _ in plan.rows])
         raise
     for name, value in tally.items():
         setattr(result, name, getattr(result, name) + value)
-    done.autoreply_ids = [reply.id for reply in replies]
+    done.autoreply_ids = replies
     return done
+
+
+def _thread(
+    campaign_id: int, parsed: ParsedMessage, plan: _Plan, history: bool, now: datetime
+) -> _Target:
+    """Where ``parsed`` goes; a message earlier in this batch counts as already stored."""
+    for ident in referenced_ids(parsed):
+        if ident in plan.by_message_id:
+            return plan.by_message_id[ident]
+    match = threading.find_thread(campaign_id, parsed)
+    if match.interaction is not None:
+        return match.interaction
+    record_id = match.dialer_record_id
+    if record_id is not None and record_id in plan.by_dialer_record:
+        return plan.by_dialer_record[record_id]
+    opened = _NewInteraction(
+        threading.new_interaction(match, parsed, history=history, now=now), parsed
+    )
+    plan.opened.append(opened)
+    if record_id is not None:
+        plan.by_dialer_record[record_id] = opened
+    return opened
+
+
+def _write(plan: _Plan) -> None:
+    """One INSERT per table for the whole batch; joined interactions flush as updates."""
+    session = get_state().session
+    if plan.opened:
+        ids = session.scalars(
+            insert(Interaction).returning(Interaction.id, sort_by_parameter_order=True),
+            [opened.values for opened in plan.opened],
+        )
+        for opened, new_id in zip(plan.opened, ids, strict=True):
+            opened.id = new_id
+    rows = [row for row, _ in plan.rows]
+    inbound_store.insert_rows(rows, [int(target.id) for _, target in plan.rows])
 
 
 def _parse(item: _Fetched, limits: ParseLimits) -> ParsedMessage:
@@ -429,19 +488,21 @@ def _consumed_as_feedback(campaign_id: int, raw: bytes) -> bool:
 
 
 def _queue_autoreplies(
-    campaign: Campaign, new_live: list[tuple[Interaction, ParsedMessage]], now: datetime
-) -> list[Message]:
-    if not new_live or not campaign.autoreply_enabled:
+    campaign: Campaign, opened: list[_NewInteraction], now: datetime
+) -> list[int]:
+    """The ids of the auto-replies stored for this batch's new live interactions."""
+    live = {item.id: item.parsed for item in opened if item.live}
+    if not live or not campaign.autoreply_enabled:
         return []
-    get_state().session.flush()  # the replies carry the interactions' ids in their subject
+    session = get_state().session
+    interactions = session.scalars(select(Interaction).where(Interaction.id.in_(live)))
     replies = []
-    for interaction, parsed in new_live:
-        reply = autoreply.queue_autoreply(campaign, interaction, parsed, now)
+    for interaction in sorted(interactions, key=lambda i: i.id):
+        reply = autoreply.queue_autoreply(campaign, interaction, live[interaction.id], now)
         if reply is not None:
             replies.append(reply)
-    if replies:
-        get_state().session.flush()
-    return replies
+    session.flush()
+    return [reply.id for reply in replies]
 
 
 def _advance_cursor(cursor: MailboxCursor, last_uid: int) -> None:
@@ -474,6 +535,7 @@ def _after_commit(mailbox: ImapSession, done: _Batch) -> None:
 
 def _record_success(campaign_id: int) -> None:
     session = get_state().session
+    locks.relax_durability(session.connection())  # a status line, rewritten every poll
     session.execute(
         update(Campaign)
         .where(Campaign.id == campaign_id)

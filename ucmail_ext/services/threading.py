@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import getaddresses
+from typing import Any
 
 from sqlalchemy import select
 
@@ -66,14 +67,11 @@ def find_thread(campaign_id: int, parsed: ParsedMessage) -> ThreadMatch:
     return ThreadMatch(None, campaign_id)
 
 
-def add_message(
-    interaction: Interaction, message: Message, *, history: bool, now: datetime
-) -> bool:
-    """Put ``message`` into ``interaction``; True when that reopened it."""
-    message.interaction = interaction
+def join(interaction: Interaction, *, flagged: bool, history: bool, now: datetime) -> bool:
+    """Count one more message in ``interaction``; True when that reopened it."""
     interaction.message_count = (interaction.message_count or 0) + 1
     interaction.last_message_at = now
-    if message.flagged:
+    if flagged:
         interaction.flagged = True
     if history or interaction.state != "closed":
         return False
@@ -88,30 +86,28 @@ def add_message(
     return True
 
 
-def open_interaction(
-    match: ThreadMatch, parsed: ParsedMessage, message: Message, *, history: bool, now: datetime
-) -> Interaction:
-    """A new interaction around ``message``: queued, or closed when it is history."""
+def new_interaction(
+    match: ThreadMatch, parsed: ParsedMessage, *, history: bool, now: datetime
+) -> dict[str, Any]:
+    """Column values of the interaction ``parsed`` opens: queued, or closed history."""
     arrived = now
     if history and parsed.date is not None and parsed.date < now:
         arrived = parsed.date
-    interaction = Interaction(
-        campaign_id=match.campaign_id,
-        customer_email=message.from_addr,
-        customer_name=message.from_name,
-        subject=message.subject,
-        state="closed" if history else "queued",
-        origin="history" if history else match.origin,
-        dialer_record_id=match.dialer_record_id,
-        arrived_at=arrived,
-        last_message_at=now,
-        closed_at=now if history else None,
-        message_count=1,
-        reopened_count=0,
-        flagged=message.flagged,
-    )
-    message.interaction = interaction
-    return interaction
+    return {
+        "campaign_id": match.campaign_id,
+        "customer_email": parsed.from_addr[:320],
+        "customer_name": parsed.from_name[:200],
+        "subject": parsed.subject[:998],
+        "state": "closed" if history else "queued",
+        "origin": "history" if history else match.origin,
+        "dialer_record_id": match.dialer_record_id,
+        "arrived_at": arrived,
+        "last_message_at": now,
+        "closed_at": now if history else None,
+        "message_count": 0,
+        "reopened_count": 0,
+        "flagged": False,
+    }
 
 
 def _by_reference(campaign_id: int, ids: list[str]) -> ThreadMatch | None:
