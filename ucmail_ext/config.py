@@ -98,7 +98,7 @@ SETTINGS: dict[str, Setting] = {
     "DIALER_BATCH": Setting(1000, "Most records a dialer worker claims (and commits) at once."),
     "DIALER_MAX_ERRORS": Setting(10, "Errors in a row that pause a dialer."),
     "DIALER_COMMIT_SECONDS": Setting(
-        0.25, "A dialer commits record states about this often (claims size to match)."
+        0.5, "A dialer commits record states about this often (claims size to match)."
     ),
     "DIALER_LEASE": Setting(
         300, "Seconds after which records a silent dialer worker holds are recovered."

@@ -386,22 +386,29 @@ class _Delivery:
                 self.too_many_errors.set()
                 self.cancelled.set()
 
-    def deliver(self, connection: SmtpConnection, claimed: ClaimedRecord) -> None:
+    def render(self, claimed: ClaimedRecord) -> Prepared | None:
+        """The message, or None with the record's outcome noted (cancelled, unsendable)."""
         if self.cancelled.is_set():
             self.outcomes.append(_released(claimed))
-            return
+            return None
         prepared = self.composer.render(claimed)
         if isinstance(prepared, NotSendable):
             self.outcomes.append(
                 Outcome(prepared.record_id, prepared.state, claimed.attempts, error=prepared.reason)
             )
+            return None
+        return prepared
+
+    def deliver(self, connection: SmtpConnection, claimed: ClaimedRecord) -> None:
+        prepared = self.render(claimed)
+        if prepared is None:
             return
         at = self.slots.take()
         if at:
             _sleep_until(at, self.cancelled)
-            if self.cancelled.is_set():
-                self.outcomes.append(_released(claimed))
-                return
+        if self.cancelled.is_set():
+            self.outcomes.append(_released(claimed))
+            return
         self._send(connection, claimed, prepared)
 
     def _send(self, connection: SmtpConnection, claimed: ClaimedRecord, prepared: Prepared) -> None:
@@ -457,7 +464,11 @@ def _sleep_until(at: float, cancelled: threading.Event) -> None:
 
 
 class _InlineSender:
-    """One connection, sends in the calling thread (no hand-off cost)."""
+    """One connection, used by the claiming thread itself.
+
+    Measured against rendering ahead in a second thread, this is as fast: the
+    thread hand-offs and the GIL cost what the overlap saves.
+    """
 
     def __init__(self, make: Callable[[], SmtpConnection], delivery: _Delivery) -> None:
         self.connection = make()
@@ -474,7 +485,11 @@ class _InlineSender:
 
 
 class _PoolSender:
-    """N connections in N threads, fed through a bounded queue (listmonk's pool)."""
+    """N connections in N threads, fed through a bounded queue (listmonk's pool).
+
+    Each thread renders what it sends, so rendering runs while the others wait on
+    the network instead of queueing behind one renderer.
+    """
 
     def __init__(self, make: Callable[[], SmtpConnection], delivery: _Delivery, size: int) -> None:
         self.delivery = delivery
