@@ -320,7 +320,12 @@ def _route_one(
 def route(
     campaign_id: int, now: datetime | None = None, rng: random.Random | None = None
 ) -> list[RouteDecision]:
-    """Assign every queued interaction of a campaign that a free agent can take now."""
+    """Assign every queued interaction of a campaign that a free agent can take now.
+
+    Each assignment is its own short transaction (locks are held for one decision
+    only), so this commits and rolls back the session: call it after the caller's
+    own commit, as ``dispatch.enqueue`` callers do.
+    """
     campaign = _live_campaign(campaign_id)
     if campaign is None:
         return []
