@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from datetime import timedelta
+from email.message import EmailMessage
 
 import pytest
 from sqlalchemy import select
@@ -308,8 +310,6 @@ def test_attachments_are_stored_as_files_and_oversized_ones_refused(
     app = make_app(UCMAIL_MAX_ATTACHMENT_BYTES=1000)
     campaign_id = make_campaign(app, imap_account)
     connect(app, campaign_id)
-    from email.message import EmailMessage
-
     msg = EmailMessage()
     msg["From"] = "c@example.com"
     msg["Subject"] = "files"
@@ -325,7 +325,7 @@ def test_attachments_are_stored_as_files_and_oversized_ones_refused(
         small, big = db.session.scalars(select(Attachment).order_by(Attachment.id)).all()
         assert small.filename == "a.pdf" and small.original_filename == "../a.pdf"
         assert storage.read_stored(small.storage_key) == b"small file"
-        assert small.sha256 == __import__("hashlib").sha256(b"small file").hexdigest()
+        assert small.sha256 == hashlib.sha256(b"small file").hexdigest()
         assert big.storage_key is None and big.size == 5000
         assert "limit" in big.refused_reason
 
@@ -333,8 +333,6 @@ def test_attachments_are_stored_as_files_and_oversized_ones_refused(
 def test_html_is_stored_sanitized(app, dovecot, imap_account):
     campaign_id = make_campaign(app, imap_account)
     connect(app, campaign_id)
-    from email.message import EmailMessage
-
     msg = EmailMessage()
     msg["From"] = "c@example.com"
     msg["Subject"] = "html"

@@ -154,3 +154,52 @@ def test_history_that_answers_a_closed_interaction_does_not_reopen_it(app, dovec
     with app.app_context():
         [only] = db.session.scalars(select(Interaction)).all()
         assert (only.state, only.reopened_count, only.message_count) == ("closed", 0, 1)
+
+
+def test_a_bounce_of_a_dialer_email_updates_the_record_instead_of_queueing(
+    any_app, dovecot, imap_account
+):
+    campaign_id = make_campaign(any_app, imap_account)
+    with any_app.app_context():
+        dialer = Dialer(name="Spring", campaign_id=campaign_id)
+        db.session.add(dialer)
+        db.session.flush()
+        mailing = DialerList(dialer_id=dialer.id, name="list.csv")
+        db.session.add(mailing)
+        db.session.flush()
+        record = DialerRecord(
+            list_id=mailing.id,
+            line=2,
+            email="gone@example.org",
+            state="sent",
+            sent_at=utcnow(),
+            message_id="<ucmail.dialer.1-2@ucmail.test>",
+        )
+        db.session.add(record)
+        db.session.commit()
+        record_id = record.id
+    connect(any_app, campaign_id)
+    bounce = (
+        b"From: Mail Delivery System <MAILER-DAEMON@mx.example.org>\r\n"
+        b"To: support@helpdesk.test\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        b"Message-ID: <bounce-7@mx.example.org>\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
+        b"--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+        b"Reporting-MTA: dns; mx.example.org\r\n"
+        b"\r\nFinal-Recipient: rfc822; gone@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        b"--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        b"Message-ID: <ucmail.dialer.1-2@ucmail.test>\r\nTo: gone@example.org\r\n"
+        b"--b--\r\n"
+    )
+    dovecot.append(imap_account.user, bounce)
+    dovecot.append(imap_account.user, mail(2))
+
+    result = poll(any_app, campaign_id)
+
+    assert (result.feedback, result.imported) == (1, 1)
+    assert [i.subject for i in interactions(any_app, campaign_id)] == ["Question number 2"]
+    with any_app.app_context():
+        record = db.session.get(DialerRecord, record_id)
+        assert (record.state, record.status_code) == ("rejected", "5.1.1")
+    assert poll(any_app, campaign_id).feedback == 0  # the cursor moved past it

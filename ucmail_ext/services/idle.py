@@ -12,8 +12,8 @@ or stopped loses nothing, it only makes arrival slower.
 
 - A poll that finds the mailbox locked by another worker is retried for a few
   seconds: that worker may have selected the folder before our message arrived.
-- EXISTS that arrive while the listener is polling are not lost: after a poll, a
-  NOOP on the IDLE connection collects them and polls again.
+- EXISTS that arrive while the listener is polling are not lost: before IDLE is
+  issued again, a NOOP on the IDLE connection collects them and polls again.
 - A dropped connection or a login error reconnects with back-off (1 s doubling to
   ``max_backoff``); any other error is logged and treated the same way, so a
   listener thread never dies of an exception.
@@ -121,11 +121,10 @@ class MailboxListener(threading.Thread):
         if not self._poll():  # what arrived while nobody listened
             return
         while not self.stopping:
-            if not mailbox.idle_wait(self.wake_interval):
-                continue
-            if not self._poll():
-                return
-            while mailbox.noop() and not self.stopping:
+            # A change made while this connection was not idling (during a poll) is
+            # reported with the next command's answer, not once IDLE starts (Dovecot
+            # holds it until DONE): collect it with a NOOP before idling again.
+            if mailbox.noop() or mailbox.idle_wait(self.wake_interval):
                 if not self._poll():
                     return
 
