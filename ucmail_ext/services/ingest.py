@@ -18,12 +18,13 @@ The flow of one poll (``poll_mailbox``), and why each step is where it is:
    skipped; so are our own (a Sent copy, mail to ourselves: the Message-ID is one
    we generated or sent). Bounces and spam reports that match a dialer record are
    consumed by the dialer's feedback service instead of becoming interactions.
-5. The rows of the batch and the cursor move commit in ONE transaction, so a crash
-   at any point leaves either both or neither: nothing is lost, nothing doubles
-   (the unique keys on Message catch even a second poller whose lease expired).
-   Only after the commit are server flags set (\\Seen with ``UCMAIL_MARK_SEEN``;
-   Zammad #1662: a flag set before the commit hides mail a crash then loses), the
-   routing is asked to run and auto-replies are sent.
+5. The rows of the batch (one multi-row INSERT per table) and the cursor move
+   commit in ONE transaction, so a crash at any point leaves either both or
+   neither: nothing is lost, nothing doubles (the unique keys on Message catch even
+   a second poller whose lease expired). Only after the commit are server flags
+   set (\\Seen with ``UCMAIL_MARK_SEEN``: set before, it would mark as handled a
+   message that a crash then loses), the routing is asked to run and auto-replies
+   are sent.
 6. A campaign with "max interactions in queue" reached takes no new mail: it stays
    on the server, behind the cursor, until the queue has room.
 
@@ -495,7 +496,7 @@ def _queue_autoreplies(
     if not live or not campaign.autoreply_enabled:
         return []
     session = get_state().session
-    interactions = session.scalars(select(Interaction).where(Interaction.id.in_(live)))
+    interactions = session.scalars(select(Interaction).where(Interaction.id.in_(list(live))))
     replies = []
     for interaction in sorted(interactions, key=lambda i: i.id):
         reply = autoreply.queue_autoreply(campaign, interaction, live[interaction.id], now)
