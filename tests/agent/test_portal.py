@@ -443,3 +443,13 @@ def test_mail_html_is_sanitized_and_framed_without_scripts(floor: Floor, client_
     assert "https://tracker.example/p.gif" not in frame.split("data-remote-src")[0]
     assert "default-src &#39;none&#39;" in frame or "default-src 'none'" in frame
     assert "Show images" in html
+
+
+def test_the_new_interaction_page_keeps_the_agent_online(floor: Floor, client_for) -> None:  # type: ignore[no-untyped-def]
+    html = (
+        client_for("agent1").get(f"/ucmail/agent/new?campaign={floor.campaign_id}").get_data(True)
+    )
+
+    assert 'id="ucmail-agent"' in html
+    assert 'data-heartbeat-url="/ucmail/agent/heartbeat"' in html
+    assert "agent.js" in html

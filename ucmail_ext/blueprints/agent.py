@@ -263,6 +263,7 @@ def new_interaction() -> ResponseReturnValue:
         templates=compose.template_choices(campaign_id) if campaign_id else [],
         draft=draft,
         errors=errors,
+        heartbeat_ms=_heartbeat_ms(),
     ), (400 if errors else 200)
 
 

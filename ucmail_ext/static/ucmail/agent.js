@@ -28,14 +28,15 @@
   var campaignPicker = document.getElementById("new-campaign");
   on(campaignPicker, "change", function () { campaignPicker.form.submit(); });
 
-  var root = document.getElementById("ucmail-portal");
+  // The portal page, or the new-interaction page (heartbeat only).
+  var root = document.getElementById("ucmail-portal") || document.getElementById("ucmail-agent");
   if (!root) return;
   var openId = root.dataset.openId ? parseInt(root.dataset.openId, 10) : null;
 
   // ------------------------------------------------------------------ tray
   var tray = document.getElementById("ucmail-tray");
   var known = {};
-  Array.prototype.forEach.call(tray.children, function (li) { known[li.dataset.id] = true; });
+  if (tray) Array.prototype.forEach.call(tray.children, function (li) { known[li.dataset.id] = true; });
 
   function trayItem(item, isNew) {
     var li = document.createElement("li");
@@ -73,13 +74,13 @@
     document.getElementById("tray-empty").hidden = data.items.length > 0;
     if (data.status) ucmail.text(document.getElementById("agent-status-label"), data.status.label);
   }
-  ucmail.poll(root.dataset.trayUrl, renderTray);
+  if (tray) ucmail.poll(root.dataset.trayUrl, renderTray);
 
   // ------------------------------------------------------------------ chat
   var chat = document.getElementById("ucmail-chat");
   var chatList = document.getElementById("chat-messages");
   var shown = {};
-  Array.prototype.forEach.call(chatList.children, function (li) { shown[li.dataset.id] = true; });
+  if (chatList) Array.prototype.forEach.call(chatList.children, function (li) { shown[li.dataset.id] = true; });
 
   function addChat(message) {
     if (shown[String(message.id)]) return false;
@@ -94,7 +95,7 @@
   }
 
   function showUnread(messages) {
-    if (!messages || !messages.length) return;
+    if (!chat || !messages || !messages.length) return;  // stays unread until shown
     var upTo = 0, added = false;
     messages.forEach(function (m) { added = addChat(m) || added; upTo = Math.max(upTo, m.id); });
     if (added) {
@@ -139,7 +140,8 @@
         if (!data) return;
         if (data.logged_out) { window.location.reload(); return; }
         showUnread(data.chat);
-        if (data.status) ucmail.text(document.getElementById("agent-status-label"), data.status.label);
+        var label = document.getElementById("agent-status-label");
+        if (data.status && label) ucmail.text(label, data.status.label);
       })
       .catch(function () {});
   }
