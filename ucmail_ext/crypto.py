@@ -96,7 +96,11 @@ def token_maker(purpose: str, app: Flask | None = None) -> Callable[[Any], str]:
     """``make_token`` for many payloads (a dialer signs two per message): the
     serializer and its signer are built once instead of per token."""
     serializer = _serializer(purpose, app)
-    signer = serializer.make_signer()
+    # The same HMAC-SHA1 as itsdangerous' default, which wraps hashlib.sha1 in a
+    # function and so takes hmac's slow pure-Python path; the tokens are identical.
+    signer = serializer.signer(
+        serializer.secret_keys, salt=serializer.salt, digest_method=hashlib.sha1
+    )
 
     def make(payload: Any) -> str:
         return signer.sign(serializer.dump_payload(payload)).decode("utf-8")

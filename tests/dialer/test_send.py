@@ -255,3 +255,38 @@ def test_stop_takes_effect_and_play_resumes_without_duplicates(
     ids = helpers.message_ids([m.raw for m in sink.messages])
     assert len(ids) == len(set(ids)) == 300
     assert helpers.states(list_id) == {"sent": 300}
+
+
+def test_list_unsubscribe_offers_a_mailto_when_configured(ctx, dialer_id: int, sink) -> None:
+    ctx.config["UCMAIL_DIALER_UNSUBSCRIBE_MAILTO"] = "unsubscribe@shop.example"
+    _play(upload(dialer_id, csv_text(helpers.simple_rows(1)), subject="x").list_id)
+
+    header = parse(sink.messages[0].raw)["List-Unsubscribe"]
+    url, mailto = (part.strip() for part in header.split(","))
+    assert url.startswith("<http://helpdesk.test/ucmail/tracking/u/")
+    assert mailto == "<mailto:unsubscribe@shop.example?subject=unsubscribe>"
+
+
+def test_an_unreachable_server_defers_records_and_pauses_the_dialer(ctx) -> None:
+    from tests.fixtures.servers import free_port
+
+    dialer_id = helpers.make_dialer(helpers.make_campaign(free_port()), max_error_streak=2)
+    report = upload(dialer_id, csv_text(helpers.simple_rows(5)), subject="x")
+    _play(report.list_id)
+
+    db.session.expire_all()
+    dialer = db.session.get(Dialer, dialer_id)
+    assert dialer.state == "paused" and "cannot connect" in dialer.pause_reason
+    counts = helpers.states(report.list_id)
+    assert counts == {"deferred": 2, "pending": 3}
+
+
+def test_the_beat_starts_a_list_only_when_no_worker_is_alive(app, ctx, dialer_id: int) -> None:
+    app.config["UCMAIL_DISPATCH"] = "off"
+    list_id = upload(dialer_id, csv_text(helpers.simple_rows(2)), subject="x").list_id
+    _play(list_id)
+
+    assert dialer_send.tick() == []
+    later = datetime.now(UTC) + timedelta(minutes=5)
+    assert dialer_send.tick(later) == [list_id]
+    assert dialer_send.tick(later) == []

@@ -118,3 +118,13 @@ def test_rating_link_records_the_score_and_thanks(app, ctx) -> None:
     refused = client.get(f"/ucmail/tracking/rate/{token}x/4")
     assert refused.status_code == 400
     assert "not valid" in refused.get_data(as_text=True)
+
+
+def test_token_maker_signs_exactly_like_make_token(ctx) -> None:
+    from ucmail_ext.crypto import read_token, token_maker
+
+    for purpose in ("pixel", "unsubscribe"):
+        make = token_maker(purpose)
+        for payload in (1, 4242, {"m": 7}):
+            assert make(payload) == make_token(purpose, payload)
+            assert read_token(purpose, make(payload)) == payload

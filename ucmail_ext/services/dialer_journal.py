@@ -67,10 +67,12 @@ class Journal:
         """After a commit: the database now knows all of it."""
         os.ftruncate(self._fd, 0)
 
-    def close(self) -> None:
+    def close(self, keep: bool = False) -> None:
+        """Removed after a clean run; ``keep`` it when the database may not know all."""
         os.close(self._fd)
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        if not keep:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
 
 
 def read_journal(token: str) -> JournalState | None:

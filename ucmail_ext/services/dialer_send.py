@@ -518,7 +518,8 @@ class _PoolSender:
                 finally:
                     with self._cond:
                         self._pending -= 1
-                        self._cond.notify_all()
+                        if not self._pending:
+                            self._cond.notify_all()
         finally:
             connection.close()
 
@@ -587,12 +588,12 @@ def _pause(session: Session, dialer_id: int, reason: str) -> None:
 
 
 def _finish_if_done(session: Session, list_id: int, dialer_id: int) -> str:
-    left = session.execute(
-        select(RECORDS.c.state, RECORDS.c.next_attempt_at)
+    """ "done" when nothing is left; "waiting" while retries or other workers' claims are."""
+    left = session.scalar(
+        select(RECORDS.c.id)
         .where(RECORDS.c.list_id == list_id, RECORDS.c.state.in_(UNFINISHED_STATES))
-        .order_by(RECORDS.c.next_attempt_at)
         .limit(1)
-    ).first()
+    )
     if left is not None:
         return "waiting"
     now = datetime.now(UTC)
@@ -765,11 +766,15 @@ class _Runner:
             self._commit()
             session.commit()
         except BaseException:
+            # The database (or this process) failed us: send nothing more, and keep the
+            # journal, which is now the only account of the claimed records.
+            delivery.cancelled.set()
+            sender.close()
+            journal.close(keep=True)
             session.rollback()
             raise
-        finally:
-            sender.close()
-            journal.close()
+        sender.close()
+        journal.close()
 
     def _heartbeat(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -823,15 +828,16 @@ class _Runner:
                 reason = _finish_if_done(session, self.list_id, self.dialer_id)
             session.commit()
             return reason
-        return self._send(claimed, first_slot, sender, delivery)
+        return self.send_batch(claimed, first_slot, sender, delivery)
 
-    def _send(
+    def send_batch(
         self,
         claimed: list[ClaimedRecord],
         first_slot: float,
         sender: _InlineSender | _PoolSender,
         delivery: _Delivery,
     ) -> str | None:
+        """Render and send one claimed batch; returns why to stop, or None to go on."""
         delivery.cancelled.clear()
         delivery.connect_failed.clear()
         delivery.outcomes = []
