@@ -9,7 +9,7 @@
       var key = el.getAttribute("data-field");
       if (key === "bar") { el.style.width = Math.max(0, Math.min(100, data.percent)) + "%"; return; }
       if (!(key in data)) return;
-      uc.text(el, data[key]);
+      uc.text(el, key === "percent" ? Number(data.percent).toFixed(1) : data[key]);
     });
     var bar = root.querySelector('[role="progressbar"]');
     if (bar) bar.setAttribute("aria-valuenow", data.percent);
