@@ -93,6 +93,9 @@ SETTINGS: dict[str, Setting] = {
     "ROUTING_INTERVAL": Setting(10, "Seconds between routing sweeps (beat)."),
     "LIVE_POLL_MS": Setting(2000, "How often live screens refresh, milliseconds."),
     "PAGE_SIZE": Setting(50, "Rows per page in lists and searches."),
+    "MONITOR_SCREEN": Setting(
+        True, "Supervisors may mirror an agent's portal (spec: an option to enable)."
+    ),
     # Dialer
     "DIALER_TICK": Setting(5, "Seconds between dialer ticks (beat)."),
     "DIALER_BATCH": Setting(1000, "Most records a dialer worker claims (and commits) at once."),

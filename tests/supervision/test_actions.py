@@ -129,6 +129,14 @@ def test_monitor_screen_mirrors_the_portal_snapshot(app, floor, boss):
     assert "Dear customer, &lt;script&gt;" in page
 
 
+def test_monitor_screen_can_be_turned_off(app, floor, boss):
+    app.config["UCMAIL_MONITOR_SCREEN"] = False
+    assert boss.get(f"{BASE}/{floor['agent']}/screen").status_code == 404
+    assert boss.get(f"{BASE}/{floor['agent']}/screen.json").status_code == 404
+    dashboard = boss.get("/ucmail/supervision/").get_data(as_text=True)
+    assert "Monitor screen" not in dashboard
+
+
 def test_monitor_screen_survives_a_garbled_snapshot(app, floor, boss):
     with app.app_context():
         presence.heartbeat(floor["agent"], screen="{not json")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from flask import abort, jsonify, render_template, request
+from flask import abort, current_app, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 
 from ucmail_ext.auth import current_agent_id, require_role
@@ -109,10 +109,16 @@ def spy_feed(agent_id: str) -> ResponseReturnValue:
     return jsonify(_jsonable(asdict(actions.spy(agent_id, _after()))))
 
 
+def _require_monitor_screen() -> None:
+    if not current_app.config["UCMAIL_MONITOR_SCREEN"]:
+        abort(404, description="Monitor screen is turned off (UCMAIL_MONITOR_SCREEN).")
+
+
 @supervision_bp.get("/agents/<agent_id>/screen")
 @require_role("supervisor")
 @for_agent
 def screen(agent_id: str) -> ResponseReturnValue:
+    _require_monitor_screen()
     actions.record_view(_by(), "monitor", agent_id)
     return render_template("ucmail/supervision/screen.html", view=actions.screen(agent_id))
 
@@ -121,6 +127,7 @@ def screen(agent_id: str) -> ResponseReturnValue:
 @require_role("supervisor")
 @for_agent
 def screen_feed(agent_id: str) -> ResponseReturnValue:
+    _require_monitor_screen()
     view = actions.screen(agent_id)
     data = _jsonable(asdict(view))
     data["seconds_ago"] = (

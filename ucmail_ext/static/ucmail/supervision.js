@@ -157,7 +157,8 @@
       panel.hidden = false;
       uc.text(panelMessage, "");
       ["spy", "screen", "info"].forEach(function (action) {
-        root.querySelector("#sv-action-" + action).href = agentUrl(id, action);
+        var link = root.querySelector("#sv-action-" + action);
+        if (link) link.href = agentUrl(id, action);
       });
       Array.prototype.forEach.call(agentsBody.querySelectorAll("tr"), function (tr) {
         tr.className = tr.getAttribute("data-agent-id") === id ? "selected" : "";
