@@ -290,3 +290,33 @@ def test_the_beat_starts_a_list_only_when_no_worker_is_alive(app, ctx, dialer_id
     later = datetime.now(UTC) + timedelta(minutes=5)
     assert dialer_send.tick(later) == [list_id]
     assert dialer_send.tick(later) == []
+
+
+def test_stop_with_parallel_connections_leaves_nothing_half_done(app, sink: SmtpSink) -> None:
+    app.config["UCMAIL_DISPATCH"] = "off"
+    with app.app_context():
+        dialer_id = helpers.make_dialer(helpers.make_campaign(sink.port, smtp_connections=3))
+        list_id = upload(dialer_id, csv_text(helpers.simple_rows(3000)), subject="x").list_id
+        _play(list_id)
+    outcome: list[str] = []
+
+    def worker() -> None:
+        with app.app_context():
+            outcome.append(dialer_send.run_list(list_id).outcome)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    sink.wait_for(100, timeout=20)
+    with app.app_context():
+        dialer_service.stop_list(list_id, None, "1")
+    thread.join(timeout=10)
+    assert not thread.is_alive() and outcome == ["stopped"]
+
+    with app.app_context():
+        counts = helpers.states(list_id)
+        assert set(counts) == {"sent", "pending"} and counts["sent"] == sink.count
+        app.config["UCMAIL_DISPATCH"] = "inline"
+        _play(list_id)
+        assert helpers.states(list_id) == {"sent": 3000}
+    ids = helpers.message_ids([m.raw for m in sink.messages])
+    assert len(ids) == len(set(ids)) == 3000

@@ -63,6 +63,9 @@ class Journal:
     def not_delivered(self, record_id: int) -> None:
         os.write(self._fd, b"F %d\n" % record_id)
 
+    def size(self) -> int:
+        return os.fstat(self._fd).st_size
+
     def clear(self) -> None:
         """After a commit: the database now knows all of it."""
         os.ftruncate(self._fd, 0)

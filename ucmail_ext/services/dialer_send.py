@@ -31,6 +31,7 @@ import queue
 import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -81,6 +82,8 @@ DIALERS = Dialer.__table__
 
 UNFINISHED_STATES = ("pending", "sending", "deferred")
 STOP_CHECK_SECONDS = 0.5
+# While batches overlap, the journal only grows; past this it is settled and emptied.
+JOURNAL_BYTES = 1024 * 1024
 HEARTBEAT_SECONDS = 5.0
 INTERRUPTED = (
     "interrupted: the worker stopped during delivery, so it may or may not have arrived; "
@@ -366,7 +369,8 @@ class _Delivery:
         self.policy = policy
         self.slots = _Slots()
         self.cancelled = threading.Event()
-        self.outcomes: list[Outcome] = []
+        # A deque: sender threads append while the claiming thread takes.
+        self.outcomes: deque[Outcome] = deque()
         self.connect_failed = threading.Event()
         self.too_many_errors = threading.Event()
         self.streak = streak
@@ -385,6 +389,12 @@ class _Delivery:
             if self.streak >= self.max_errors:
                 self.too_many_errors.set()
                 self.cancelled.set()
+
+    def take_outcomes(self) -> list[Outcome]:
+        taken = []
+        while self.outcomes:
+            taken.append(self.outcomes.popleft())
+        return taken
 
     def render(self, claimed: ClaimedRecord) -> Prepared | None:
         """The message, or None with the record's outcome noted (cancelled, unsendable)."""
@@ -474,6 +484,8 @@ class _InlineSender:
         self.connection = make()
         self.delivery = delivery
 
+    overlaps = False
+
     def submit(self, claimed: ClaimedRecord) -> None:
         self.delivery.deliver(self.connection, claimed)
 
@@ -488,8 +500,12 @@ class _PoolSender:
     """N connections in N threads, fed through a bounded queue (listmonk's pool).
 
     Each thread renders what it sends, so rendering runs while the others wait on
-    the network instead of queueing behind one renderer.
+    the network instead of queueing behind one renderer. The claiming thread does
+    not wait for a batch to finish before claiming the next (``overlaps``): the
+    connections stay busy while it writes results and claims.
     """
+
+    overlaps = True
 
     def __init__(self, make: Callable[[], SmtpConnection], delivery: _Delivery, size: int) -> None:
         self.delivery = delivery
@@ -738,7 +754,7 @@ class _Runner:
         self.deadline = deadline
         self.result = result
         self.token = secrets.token_hex(16)
-        self.pending: list[Outcome] = []
+        self.stop: str | None = None
         self.last_heartbeat = 0.0
         self.delivery: _Delivery | None = None
 
@@ -795,35 +811,75 @@ class _Runner:
             self.saved_streak = streak
 
     def _commit(self) -> None:
-        record(self.session, self.token, self.pending)
-        self.result.add(self.pending)
-        self.pending = []
+        done = self.delivery.take_outcomes() if self.delivery is not None else []
+        record(self.session, self.token, done)
+        self.result.add(done)
         self._save_streak()
         self._heartbeat()
+
+    def _drain(self, sender: _InlineSender | _PoolSender, delivery: _Delivery) -> str | None:
+        """Wait for everything handed to the senders; a stop seen meanwhile cancels the rest."""
+        stop = None
+        while not sender.wait(STOP_CHECK_SECONDS):
+            reason = _stop_reason(self.session, self.list_id)
+            self.session.commit()
+            if reason is not None:
+                stop = reason
+                delivery.cancelled.set()
+        return stop
+
+    def _settle(
+        self, sender: _InlineSender | _PoolSender, delivery: _Delivery, journal: Journal
+    ) -> str | None:
+        """Drain, then commit every outcome: the journal is then empty of news."""
+        stop = self._drain(sender, delivery)
+        self._commit()
+        self.session.commit()
+        journal.clear()
+        return stop
+
+    def _pause_if_failing(self, delivery: _Delivery) -> bool:
+        if not delivery.too_many_errors.is_set():
+            return False
+        reason = f"{delivery.streak} sending errors in a row; last: {delivery.last_error}"
+        _pause(self.session, self.dialer_id, reason)
+        self.session.commit()
+        return True
 
     def _next_batch(
         self, sender: _InlineSender | _PoolSender, delivery: _Delivery, journal: Journal
     ) -> str | None:
         session = self.session
-        # Results of the last batch and the claim of the next commit together.
-        self._commit()
+        paced = self.pace.interval > 0
+        overlapping = sender.overlaps and not paced
+        if delivery.cancelled.is_set() or not overlapping or journal.size() > JOURNAL_BYTES:
+            stop = self._settle(sender, delivery, journal)
+            if self._pause_if_failing(delivery):
+                return "paused"
+            if stop is not None:
+                return stop
+            delivery.cancelled.clear()
+            delivery.connect_failed.clear()
         if time.monotonic() >= self.deadline:
-            session.commit()
-            journal.clear()
+            self._settle(sender, delivery, journal)
             return "handoff"
         if not is_open(self.plan.schedules, self.timezone):
-            session.commit()
-            journal.clear()
+            self._settle(sender, delivery, journal)
             return "closed"
+        # Results so far and the claim of the next batch commit together.
+        self._commit()
         size = self.pace.size
         first_slot = 0.0
-        if self.pace.interval > 0:
+        if paced:
             first_slot = reserve_slots(session, self.dialer_id, size, self.pace.interval)
         claimed = claim_batch(session, self.list_id, self.token, size, datetime.now(UTC))
         session.commit()
-        journal.clear()
         if not claimed:
-            reason = _stop_reason(session, self.list_id)
+            reason = self._settle(sender, delivery, journal)
+            if self._pause_if_failing(delivery):
+                return "paused"
+            if reason is None:
+                reason = _stop_reason(session, self.list_id)
             if reason is None:
                 reason = _finish_if_done(session, self.list_id, self.dialer_id)
             session.commit()
@@ -837,15 +893,15 @@ class _Runner:
         sender: _InlineSender | _PoolSender,
         delivery: _Delivery,
     ) -> str | None:
-        """Render and send one claimed batch; returns why to stop, or None to go on."""
-        delivery.cancelled.clear()
-        delivery.connect_failed.clear()
-        delivery.outcomes = []
+        """Render and send one claimed batch; returns why to stop, or None to go on.
+
+        With overlapping senders it returns once the batch is handed over; the
+        outcomes are committed with the next claim.
+        """
         delivery.slots = _Slots(first_slot, self.pace.interval)
         self.composer.prepare(claimed)
         started = time.monotonic()
         last_check = started
-        stop: str | None = None
         for claimed_record in claimed:
             now = time.monotonic()
             if now - last_check >= STOP_CHECK_SECONDS and not delivery.cancelled.is_set():
@@ -856,32 +912,28 @@ class _Runner:
                     stop = "lease"
                 if stop is not None:
                     delivery.cancelled.set()
+                    if stop != "lease":
+                        self.stop = stop
             if delivery.cancelled.is_set():
                 delivery.outcomes.append(_released(claimed_record))
                 continue
             sender.submit(claimed_record)
-        while not sender.wait(STOP_CHECK_SECONDS):
-            reason = _stop_reason(self.session, self.list_id)
-            self.session.commit()
-            if reason is not None:
-                stop = reason
-                delivery.cancelled.set()
-        outcomes = delivery.outcomes
-        delivery.outcomes = []
-        self.pending = outcomes
+        if not sender.overlaps or self.pace.interval > 0:
+            stop = self._drain(sender, delivery)
+            if stop is not None:
+                self.stop = stop
         aborted = delivery.connect_failed.is_set()
-        self.pace.observe(
-            sum(1 for o in outcomes if o.state != "pending"),
-            time.monotonic() - started,
-            aborted,
-        )
-        if delivery.too_many_errors.is_set():
-            self._commit()
-            reason = f"{delivery.streak} sending errors in a row; last: {delivery.last_error}"
-            _pause(self.session, self.dialer_id, reason)
-            self.session.commit()
-            return "paused"
-        return stop if stop != "lease" else None
+        self.pace.observe(len(claimed), time.monotonic() - started, aborted)
+        if self.stop is not None:
+            return self._settle_stop(sender, delivery)
+        return None
+
+    def _settle_stop(self, sender: _InlineSender | _PoolSender, delivery: _Delivery) -> str:
+        stop = self.stop or "stopped"
+        self._drain(sender, delivery)
+        self._commit()
+        self.session.commit()
+        return stop
 
 
 # --------------------------------------------------------------------------- recovery
