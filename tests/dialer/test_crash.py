@@ -24,7 +24,7 @@ from tests.dialer.helpers import csv_text, upload
 from tests.fixtures.servers import SmtpSink
 from ucmail_ext.models import DialerList, DialerRecord
 from ucmail_ext.services import dialer as dialer_service
-from ucmail_ext.services import dialer_send
+from ucmail_ext.services import dialer_recovery, dialer_send
 from ucmail_ext.services.dialer_journal import Journal, journal_path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -61,7 +61,7 @@ def test_stale_sending_records_are_settled_from_the_dead_workers_journal(
     journal.delivered(delivered, datetime(2026, 5, 1, 12, 0, tzinfo=UTC))
     journal.not_delivered(refused)
 
-    outcome = dialer_send.recover_stale()
+    outcome = dialer_recovery.recover_stale()
 
     assert (outcome.sent, outcome.requeued, outcome.interrupted) == (1, 3, 1)
     by_id = {r.id: r for r in _records(report.list_id).values()}
@@ -70,7 +70,7 @@ def test_stale_sending_records_are_settled_from_the_dead_workers_journal(
     assert by_id[delivered].message_id == f"<ucmail.dialer.{delivered}@ucmail.test>"
     assert by_id[refused].state == "pending"
     assert by_id[unanswered].state == "failed"
-    assert by_id[unanswered].error == dialer_send.INTERRUPTED
+    assert by_id[unanswered].error == dialer_recovery.INTERRUPTED
     assert by_id[untouched].state == "pending" and by_id[untouched].attempts == 0
     assert not journal_path(token).exists()
 
@@ -80,10 +80,10 @@ def test_without_a_journal_stale_records_are_never_resent(any_ctx, any_dialer_id
     _activate(any_ctx, report.list_id)
     _claim(report.list_id, "cd" * 16, 2, datetime.now(UTC) - timedelta(hours=1))
 
-    dialer_send.recover_stale()
+    dialer_recovery.recover_stale()
 
     records = _records(report.list_id).values()
-    assert {(r.state, r.error) for r in records} == {("failed", dialer_send.INTERRUPTED)}
+    assert {(r.state, r.error) for r in records} == {("failed", dialer_recovery.INTERRUPTED)}
 
 
 def test_records_of_a_live_worker_are_left_alone(any_ctx, any_dialer_id: int) -> None:
@@ -91,7 +91,7 @@ def test_records_of_a_live_worker_are_left_alone(any_ctx, any_dialer_id: int) ->
     _activate(any_ctx, report.list_id)
     _claim(report.list_id, "ef" * 16, 2, datetime.now(UTC))
 
-    assert dialer_send.recover_stale() == dialer_send.RecoveryReport(0, 0, 0)
+    assert dialer_recovery.recover_stale() == dialer_recovery.RecoveryReport(0, 0, 0)
     assert {r.state for r in _records(report.list_id).values()} == {"sending"}
 
 
@@ -134,7 +134,7 @@ def test_worker_killed_mid_list_resumes_with_no_duplicate_and_none_left(
         assert stuck > 0
         # The beat, once the dead worker's lease and heartbeat have run out.
         any_app.config["UCMAIL_DIALER_LEASE"] = 10
-        started = dialer_send.tick(datetime.now(UTC) + timedelta(seconds=30))
+        started = dialer_recovery.tick(datetime.now(UTC) + timedelta(seconds=30))
         assert started == [list_id]
         records = _records(list_id)
         assert db.session.get(DialerList, list_id).state == "done"
@@ -147,7 +147,7 @@ def test_worker_killed_mid_list_resumes_with_no_duplicate_and_none_left(
     interrupted = [r for r in records.values() if r.state == "failed"]
     assert set(states) <= {"sent", "failed"}
     assert len(interrupted) <= 1
-    assert all(r.error == dialer_send.INTERRUPTED for r in interrupted)
+    assert all(r.error == dialer_recovery.INTERRUPTED for r in interrupted)
     sent_ids = {r.message_id for r in records.values() if r.state == "sent"}
     assert sent_ids <= set(ids)
     # None left behind: everything arrived, except at most the one whose fate was unknown.

@@ -12,7 +12,7 @@ from tests.dialer import helpers
 from tests.dialer.helpers import CAMPAIGN, csv_text, parse, upload
 from tests.fixtures.servers import SmtpSink
 from ucmail_ext.models import Dialer, DialerList, DialerRecord, Schedule, Template
-from ucmail_ext.services import blacklist, dialer_send
+from ucmail_ext.services import blacklist, dialer_recovery, dialer_send
 from ucmail_ext.services import dialer as dialer_service
 
 
@@ -286,10 +286,10 @@ def test_the_beat_starts_a_list_only_when_no_worker_is_alive(app, ctx, dialer_id
     list_id = upload(dialer_id, csv_text(helpers.simple_rows(2)), subject="x").list_id
     _play(list_id)
 
-    assert dialer_send.tick() == []
+    assert dialer_recovery.tick() == []
     later = datetime.now(UTC) + timedelta(minutes=5)
-    assert dialer_send.tick(later) == [list_id]
-    assert dialer_send.tick(later) == []
+    assert dialer_recovery.tick(later) == [list_id]
+    assert dialer_recovery.tick(later) == []
 
 
 def test_stop_with_parallel_connections_leaves_nothing_half_done(app, sink: SmtpSink) -> None:

@@ -9,8 +9,13 @@ threshold. Each record is a ledger entry::
 
 Batches are sized to what is sent in about ``UCMAIL_DIALER_COMMIT_SECONDS``, and
 the results of one batch are committed together with the claim of the next, so a
-thousand messages cost a handful of statements. Stopping takes effect at the next
-claim or pause check, both at most half a second apart.
+thousand messages cost a handful of statements. With several connections the
+next batch is claimed while the last one is still on the wire. Stopping takes
+effect at the next claim or stop check, both at most half a second apart.
+
+The stages live in their own modules: rendering in ``dialer_compose``, the
+sender threads in ``dialer_delivery``, crash recovery and the beat in
+``dialer_recovery``.
 
 Crash rule (a worker killed while records are "sending"): what happened to each
 is read back from the worker's journal (``dialer_journal``) once its lease is
@@ -27,19 +32,15 @@ pending; at most one per connection ends as "interrupted".
 from __future__ import annotations
 
 import logging
-import queue
 import secrets
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import (
-    Select,
     bindparam,
     case,
     exists,
@@ -53,24 +54,25 @@ from sqlalchemy.orm import Session
 
 from ucmail_ext.dispatch import enqueue
 from ucmail_ext.extension import get_state
-from ucmail_ext.mail.smtp import SendResult, SmtpConnection
-from ucmail_ext.mail.thread import make_message_id
+from ucmail_ext.mail.smtp import SmtpConnection
 from ucmail_ext.models import BlacklistEntry, Campaign, Dialer, DialerList, DialerRecord, Schedule
-from ucmail_ext.services import links
 from ucmail_ext.services.dialer_compose import (
     ClaimedRecord,
     DialerConfigError,
     ListComposer,
-    NotSendable,
-    Prepared,
     build_composer,
 )
-from ucmail_ext.services.dialer_journal import (
-    Journal,
-    JournalState,
-    discard_journal,
-    read_journal,
+from ucmail_ext.services.dialer_delivery import (
+    STOP_CHECK_SECONDS,
+    Delivery,
+    InlineSender,
+    Outcome,
+    PoolSender,
+    RetryPolicy,
+    Slots,
+    released,
 )
+from ucmail_ext.services.dialer_journal import Journal
 from ucmail_ext.services.mailboxes import smtp_settings
 from ucmail_ext.services.schedules import is_open
 
@@ -81,29 +83,9 @@ LISTS = DialerList.__table__
 DIALERS = Dialer.__table__
 
 UNFINISHED_STATES = ("pending", "sending", "deferred")
-STOP_CHECK_SECONDS = 0.5
 # While batches overlap, the journal only grows; past this it is settled and emptied.
 JOURNAL_BYTES = 1024 * 1024
 HEARTBEAT_SECONDS = 5.0
-INTERRUPTED = (
-    "interrupted: the worker stopped during delivery, so it may or may not have arrived; "
-    "not retried, so that it is never sent twice"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What happened to one claimed record; written by ``record``."""
-
-    record_id: int
-    state: str
-    attempts: int
-    status_code: str = ""
-    error: str = ""
-    sent_at: datetime | None = None
-    next_attempt_at: datetime | None = None
-    message_id: str | None = None
-    smtp_error: bool = False
 
 
 @dataclass
@@ -115,13 +97,6 @@ class RunResult:
     def add(self, outcomes: Iterable[Outcome]) -> None:
         for item in outcomes:
             self.counts[item.state] = self.counts.get(item.state, 0) + 1
-
-
-@dataclass(frozen=True)
-class RecoveryReport:
-    sent: int = 0
-    requeued: int = 0
-    interrupted: int = 0
 
 
 # --------------------------------------------------------------------------- claim
@@ -292,269 +267,6 @@ def record(session: Session, token: str, outcomes: Sequence[Outcome]) -> None:
         )
 
 
-# --------------------------------------------------------------------------- send
-
-
-@dataclass
-class _Policy:
-    retries: int
-    backoff: float
-
-    def after_failure(self, claimed: ClaimedRecord, result: SendResult, now: datetime) -> Outcome:
-        code = str(result.code or "")
-        if result.status == "permfail":
-            state = "rejected" if result.code else "failed"
-            return Outcome(claimed.id, state, claimed.attempts, code, result.text, smtp_error=True)
-        if claimed.attempts >= self.retries:
-            error = f"gave up after {claimed.attempts} attempts: {result.text}"
-            return Outcome(claimed.id, "failed", claimed.attempts, code, error, smtp_error=True)
-        delay = self.backoff * (2 ** (claimed.attempts - 1))
-        return Outcome(
-            claimed.id,
-            "deferred",
-            claimed.attempts,
-            code,
-            result.text,
-            next_attempt_at=now + timedelta(seconds=delay),
-            smtp_error=True,
-        )
-
-
-def _released(claimed: ClaimedRecord) -> Outcome:
-    """Claimed but never attempted (a stop, an aborted batch): back in the queue."""
-    return Outcome(claimed.id, "pending", claimed.attempts - 1)
-
-
-class _Slots:
-    """The batch's booked sending times, handed out as messages are about to go.
-
-    A record that cannot be rendered takes no slot; with several connections each
-    message still gets its own slot, in order.
-    """
-
-    def __init__(self, first: float = 0.0, interval: float = 0.0) -> None:
-        self.first = first
-        self.interval = interval
-        self._next = 0
-        self._lock = threading.Lock()
-
-    def take(self) -> float:
-        if not self.interval:
-            return 0.0
-        with self._lock:
-            at = self.first + self._next * self.interval
-            self._next += 1
-        return at
-
-
-class _Delivery:
-    """Renders and sends one claimed record at a time, in any sender thread.
-
-    Rendering happens here rather than in the thread that claims, so that with
-    several connections each thread renders its own message while the others wait
-    on the network.
-    """
-
-    def __init__(
-        self,
-        composer: ListComposer,
-        journal: Journal,
-        policy: _Policy,
-        streak: int,
-        max_errors: int,
-    ) -> None:
-        self.composer = composer
-        self.sender = composer.sender
-        self.journal = journal
-        self.policy = policy
-        self.slots = _Slots()
-        self.cancelled = threading.Event()
-        # A deque: sender threads append while the claiming thread takes.
-        self.outcomes: deque[Outcome] = deque()
-        self.connect_failed = threading.Event()
-        self.too_many_errors = threading.Event()
-        self.streak = streak
-        self.max_errors = max_errors
-        self.last_error = ""
-        self._lock = threading.Lock()
-
-    def _note(self, error: str | None) -> None:
-        """Count errors in a row as they happen: the pause must not wait for the batch."""
-        with self._lock:
-            if error is None:
-                self.streak = 0
-                return
-            self.streak += 1
-            self.last_error = error
-            if self.streak >= self.max_errors:
-                self.too_many_errors.set()
-                self.cancelled.set()
-
-    def take_outcomes(self) -> list[Outcome]:
-        taken = []
-        while self.outcomes:
-            taken.append(self.outcomes.popleft())
-        return taken
-
-    def render(self, claimed: ClaimedRecord) -> Prepared | None:
-        """The message, or None with the record's outcome noted (cancelled, unsendable)."""
-        if self.cancelled.is_set():
-            self.outcomes.append(_released(claimed))
-            return None
-        prepared = self.composer.render(claimed)
-        if isinstance(prepared, NotSendable):
-            self.outcomes.append(
-                Outcome(prepared.record_id, prepared.state, claimed.attempts, error=prepared.reason)
-            )
-            return None
-        return prepared
-
-    def deliver(self, connection: SmtpConnection, claimed: ClaimedRecord) -> None:
-        prepared = self.render(claimed)
-        if prepared is None:
-            return
-        at = self.slots.take()
-        if at:
-            _sleep_until(at, self.cancelled)
-        if self.cancelled.is_set():
-            self.outcomes.append(_released(claimed))
-            return
-        self._send(connection, claimed, prepared)
-
-    def _send(self, connection: SmtpConnection, claimed: ClaimedRecord, prepared: Prepared) -> None:
-        self.journal.attempt(prepared.record_id)
-        result = connection.send_raw(self.sender, [prepared.to], prepared.raw)
-        now = datetime.now(UTC)
-        if result.ok:
-            self.journal.delivered(prepared.record_id, now)
-            self._note(None)
-            self.outcomes.append(
-                Outcome(
-                    prepared.record_id,
-                    "sent",
-                    claimed.attempts,
-                    "250",
-                    sent_at=now,
-                    message_id=prepared.message_id,
-                )
-            )
-            return
-        self.journal.not_delivered(prepared.record_id)
-        outcome = self.policy.after_failure(claimed, result, now)
-        self._note(outcome.error or "unknown error")
-        if result.stage == "connect":
-            # The account, not the message: stop this batch rather than fail it record
-            # by record against a server that is not there.
-            self.connect_failed.set()
-            self.cancelled.set()
-        self.outcomes.append(
-            Outcome(
-                outcome.record_id,
-                outcome.state,
-                outcome.attempts,
-                outcome.status_code,
-                outcome.error,
-                next_attempt_at=outcome.next_attempt_at,
-                message_id=prepared.message_id,
-                smtp_error=True,
-            )
-        )
-
-
-def _sleep_until(at: float, cancelled: threading.Event) -> None:
-    while True:
-        delay = at - time.time()
-        if delay <= 0:
-            return
-        if delay > 0.002:
-            if cancelled.wait(min(delay - 0.001, STOP_CHECK_SECONDS)):
-                return
-        else:
-            time.sleep(delay)
-
-
-class _InlineSender:
-    """One connection, used by the claiming thread itself.
-
-    Measured against rendering ahead in a second thread, this is as fast: the
-    thread hand-offs and the GIL cost what the overlap saves.
-    """
-
-    def __init__(self, make: Callable[[], SmtpConnection], delivery: _Delivery) -> None:
-        self.connection = make()
-        self.delivery = delivery
-
-    overlaps = False
-
-    def submit(self, claimed: ClaimedRecord) -> None:
-        self.delivery.deliver(self.connection, claimed)
-
-    def wait(self, timeout: float) -> bool:
-        return True
-
-    def close(self) -> None:
-        self.connection.close()
-
-
-class _PoolSender:
-    """N connections in N threads, fed through a bounded queue (listmonk's pool).
-
-    Each thread renders what it sends, so rendering runs while the others wait on
-    the network instead of queueing behind one renderer. The claiming thread does
-    not wait for a batch to finish before claiming the next (``overlaps``): the
-    connections stay busy while it writes results and claims.
-    """
-
-    overlaps = True
-
-    def __init__(self, make: Callable[[], SmtpConnection], delivery: _Delivery, size: int) -> None:
-        self.delivery = delivery
-        self._queue: queue.Queue[ClaimedRecord | None] = queue.Queue(maxsize=size * 4)
-        self._pending = 0
-        self._cond = threading.Condition()
-        self._threads = [
-            threading.Thread(target=self._work, args=(make,), daemon=True, name=f"ucmail-smtp-{i}")
-            for i in range(size)
-        ]
-        for thread in self._threads:
-            thread.start()
-
-    def _work(self, make: Callable[[], SmtpConnection]) -> None:
-        connection = make()
-        try:
-            while True:
-                claimed = self._queue.get()
-                if claimed is None:
-                    return
-                try:
-                    self.delivery.deliver(connection, claimed)
-                except Exception:  # a bug must not lose the record: release it
-                    log.exception("dialer delivery failed")
-                    self.delivery.outcomes.append(_released(claimed))
-                finally:
-                    with self._cond:
-                        self._pending -= 1
-                        if not self._pending:
-                            self._cond.notify_all()
-        finally:
-            connection.close()
-
-    def submit(self, claimed: ClaimedRecord) -> None:
-        with self._cond:
-            self._pending += 1
-        self._queue.put(claimed)
-
-    def wait(self, timeout: float) -> bool:
-        with self._cond:
-            return self._cond.wait_for(lambda: self._pending == 0, timeout)
-
-    def close(self) -> None:
-        for _ in self._threads:
-            self._queue.put(None)
-        for thread in self._threads:
-            thread.join()
-
-
 # --------------------------------------------------------------------------- run
 
 
@@ -705,7 +417,7 @@ def run_list(list_id: int, max_seconds: float | None = None) -> RunResult:
         composer=composer,
         make_connection=lambda: SmtpConnection(settings),
         connections=max(1, int(plan.campaign.smtp_connections or 1)),
-        policy=_Policy(int(cfg["UCMAIL_SEND_RETRIES"]), float(cfg["UCMAIL_SEND_BACKOFF"])),
+        policy=RetryPolicy(int(cfg["UCMAIL_SEND_RETRIES"]), float(cfg["UCMAIL_SEND_BACKOFF"])),
         pace=_Pace(
             float(dialer.seconds_between or 0),
             int(cfg["UCMAIL_DIALER_BATCH"]),
@@ -731,7 +443,7 @@ class _Runner:
         composer: ListComposer,
         make_connection: Callable[[], SmtpConnection],
         connections: int,
-        policy: _Policy,
+        policy: RetryPolicy,
         pace: _Pace,
         max_errors: int,
         lease: float,
@@ -756,20 +468,18 @@ class _Runner:
         self.token = secrets.token_hex(16)
         self.stop: str | None = None
         self.last_heartbeat = 0.0
-        self.delivery: _Delivery | None = None
+        self.delivery: Delivery | None = None
 
     def run(self) -> None:
         session = self.session
         journal = Journal(self.token)
-        delivery = _Delivery(
-            self.composer, journal, self.policy, self.saved_streak, self.max_errors
-        )
+        delivery = Delivery(self.composer, journal, self.policy, self.saved_streak, self.max_errors)
         self.delivery = delivery
-        sender: _InlineSender | _PoolSender
+        sender: InlineSender | PoolSender
         if self.connections > 1:
-            sender = _PoolSender(self.make_connection, delivery, self.connections)
+            sender = PoolSender(self.make_connection, delivery, self.connections)
         else:
-            sender = _InlineSender(self.make_connection, delivery)
+            sender = InlineSender(self.make_connection, delivery)
         try:
             requeue_due(session, list_id=self.list_id)
             self._heartbeat(force=True)
@@ -817,7 +527,7 @@ class _Runner:
         self._save_streak()
         self._heartbeat()
 
-    def _drain(self, sender: _InlineSender | _PoolSender, delivery: _Delivery) -> str | None:
+    def _drain(self, sender: InlineSender | PoolSender, delivery: Delivery) -> str | None:
         """Wait for everything handed to the senders; a stop seen meanwhile cancels the rest."""
         stop = None
         while not sender.wait(STOP_CHECK_SECONDS):
@@ -829,7 +539,7 @@ class _Runner:
         return stop
 
     def _settle(
-        self, sender: _InlineSender | _PoolSender, delivery: _Delivery, journal: Journal
+        self, sender: InlineSender | PoolSender, delivery: Delivery, journal: Journal
     ) -> str | None:
         """Drain, then commit every outcome: the journal is then empty of news."""
         stop = self._drain(sender, delivery)
@@ -838,7 +548,7 @@ class _Runner:
         journal.clear()
         return stop
 
-    def _pause_if_failing(self, delivery: _Delivery) -> bool:
+    def _pause_if_failing(self, delivery: Delivery) -> bool:
         if not delivery.too_many_errors.is_set():
             return False
         reason = f"{delivery.streak} sending errors in a row; last: {delivery.last_error}"
@@ -847,7 +557,7 @@ class _Runner:
         return True
 
     def _next_batch(
-        self, sender: _InlineSender | _PoolSender, delivery: _Delivery, journal: Journal
+        self, sender: InlineSender | PoolSender, delivery: Delivery, journal: Journal
     ) -> str | None:
         session = self.session
         paced = self.pace.interval > 0
@@ -890,15 +600,15 @@ class _Runner:
         self,
         claimed: list[ClaimedRecord],
         first_slot: float,
-        sender: _InlineSender | _PoolSender,
-        delivery: _Delivery,
+        sender: InlineSender | PoolSender,
+        delivery: Delivery,
     ) -> str | None:
         """Render and send one claimed batch; returns why to stop, or None to go on.
 
         With overlapping senders it returns once the batch is handed over; the
         outcomes are committed with the next claim.
         """
-        delivery.slots = _Slots(first_slot, self.pace.interval)
+        delivery.slots = Slots(first_slot, self.pace.interval)
         self.composer.prepare(claimed)
         started = time.monotonic()
         last_check = started
@@ -915,7 +625,7 @@ class _Runner:
                     if stop != "lease":
                         self.stop = stop
             if delivery.cancelled.is_set():
-                delivery.outcomes.append(_released(claimed_record))
+                delivery.outcomes.append(released(claimed_record))
                 continue
             sender.submit(claimed_record)
         if not sender.overlaps or self.pace.interval > 0:
@@ -928,125 +638,9 @@ class _Runner:
             return self._settle_stop(sender, delivery)
         return None
 
-    def _settle_stop(self, sender: _InlineSender | _PoolSender, delivery: _Delivery) -> str:
+    def _settle_stop(self, sender: InlineSender | PoolSender, delivery: Delivery) -> str:
         stop = self.stop or "stopped"
         self._drain(sender, delivery)
         self._commit()
         self.session.commit()
         return stop
-
-
-# --------------------------------------------------------------------------- recovery
-
-
-def _recovered(row: Any, journal: JournalState | None, domain: str) -> Outcome:
-    record_id, attempts = row.id, row.attempts
-    message_id = make_message_id("dialer", str(record_id), domain)
-    status = journal.last.get(record_id) if journal is not None else "A"
-    if status == "D":
-        assert journal is not None
-        return Outcome(
-            record_id,
-            "sent",
-            attempts,
-            "250",
-            sent_at=journal.delivered[record_id],
-            message_id=message_id,
-        )
-    if status == "F":
-        return Outcome(record_id, "pending", attempts)
-    if status == "A":
-        return Outcome(record_id, "failed", attempts, error=INTERRUPTED, message_id=message_id)
-    return Outcome(record_id, "pending", attempts - 1)
-
-
-def recover_stale(now: datetime | None = None) -> RecoveryReport:
-    """Settle records left "sending" by a worker whose lease is over (see module doc)."""
-    session: Session = get_state().session
-    now = now or datetime.now(UTC)
-    lease = float(current_app.config["UCMAIL_DIALER_LEASE"])
-    rows = session.execute(
-        select(RECORDS.c.id, RECORDS.c.attempts, RECORDS.c.claimed_by).where(
-            RECORDS.c.state == "sending",
-            RECORDS.c.claimed_at < now - timedelta(seconds=lease),
-        )
-    ).all()
-    by_token: dict[str, list[Any]] = {}
-    for row in rows:
-        by_token.setdefault(row.claimed_by or "", []).append(row)
-    domain = links.message_id_domain()
-    counts = {"sent": 0, "pending": 0, "failed": 0}
-    for token, items in by_token.items():
-        journal = read_journal(token) if token else None
-        outcomes = [_recovered(row, journal, domain) for row in items]
-        if token:
-            record(session, token, outcomes)
-        else:
-            session.execute(
-                update(RECORDS)
-                .where(RECORDS.c.id.in_([row.id for row in items]), RECORDS.c.claimed_by.is_(None))
-                .values(state="failed", error=INTERRUPTED)
-            )
-        for item in outcomes:
-            counts[item.state] = counts.get(item.state, 0) + 1
-        session.commit()
-        if token:
-            discard_journal(token)
-    return RecoveryReport(counts["sent"], counts["pending"], counts["failed"])
-
-
-def lists_needing_runner(now: datetime | None = None) -> list[int]:
-    """Active lists with work and no live worker (its heartbeat is stale)."""
-    session: Session = get_state().session
-    now = now or datetime.now(UTC)
-    stale = now - timedelta(seconds=max(15.0, 3 * float(current_app.config["UCMAIL_DIALER_TICK"])))
-    has_work = exists().where(RECORDS.c.list_id == DialerList.id, RECORDS.c.state == "pending")
-    stmt: Select[Any] = (
-        select(DialerList)
-        .join(Dialer, Dialer.id == DialerList.dialer_id)
-        .where(
-            DialerList.state == "active",
-            Dialer.state == "running",
-            Dialer.deleted_at.is_(None),
-            (DialerList.heartbeat_at.is_(None)) | (DialerList.heartbeat_at < stale),
-            has_work,
-        )
-    )
-    wanted = []
-    for dialer_list in session.scalars(stmt):
-        dialer = dialer_list.dialer
-        windows = session.scalars(select(Schedule).where(Schedule.dialer_id == dialer.id))
-        if is_open(windows, dialer.timezone, now):
-            wanted.append(dialer_list.id)
-    if wanted:
-        # Claimed for the task about to be queued, so the next tick does not queue another.
-        session.execute(update(LISTS).where(LISTS.c.id.in_(wanted)).values(heartbeat_at=now))
-    session.commit()
-    return wanted
-
-
-def tick(now: datetime | None = None) -> list[int]:
-    """The beat's job: recover dead workers' records, requeue due retries, start lists."""
-    session: Session = get_state().session
-    recover_stale(now)
-    requeue_due(session, now)
-    session.commit()
-    started = lists_needing_runner(now)
-    for list_id in started:
-        enqueue("ucmail.dialer.run_list", list_id)
-    return started
-
-
-__all__ = [
-    "INTERRUPTED",
-    "Outcome",
-    "RecoveryReport",
-    "RunResult",
-    "claim_batch",
-    "record",
-    "recover_stale",
-    "requeue_due",
-    "reserve_slots",
-    "run_list",
-    "tick",
-]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from ucmail_ext.services import dialer_send
+from ucmail_ext.services import dialer_recovery, dialer_send
 
 
 @shared_task(name="ucmail.dialer.tick", acks_late=True)
 def tick() -> list[int]:
     """Recover dead workers' records, requeue due retries, start lists with no worker."""
-    return dialer_send.tick()
+    return dialer_recovery.tick()
 
 
 @shared_task(name="ucmail.dialer.run_list", acks_late=True)

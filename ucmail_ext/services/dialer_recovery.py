@@ -1,0 +1,137 @@
+"""Settling what dead workers left, and starting lists that have no worker.
+
+The rule for records a dead worker left "sending" (its lease over) is the one in
+``dialer_send``'s docstring: its journal decides each record; delivered -> sent,
+refused or never attempted -> pending, attempted with no answer -> failed
+("interrupted"), never re-sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import Select, exists, select, update
+from sqlalchemy.orm import Session
+
+from ucmail_ext.dispatch import enqueue
+from ucmail_ext.extension import get_state
+from ucmail_ext.mail.thread import make_message_id
+from ucmail_ext.models import Dialer, DialerList, Schedule
+from ucmail_ext.services import links
+from ucmail_ext.services.dialer_delivery import Outcome
+from ucmail_ext.services.dialer_journal import JournalState, discard_journal, read_journal
+from ucmail_ext.services.dialer_send import LISTS, RECORDS, record, requeue_due
+from ucmail_ext.services.schedules import is_open
+
+INTERRUPTED = (
+    "interrupted: the worker stopped during delivery, so it may or may not have arrived; "
+    "not retried, so that it is never sent twice"
+)
+
+
+@dataclass(frozen=True)
+class RecoveryReport:
+    sent: int = 0
+    requeued: int = 0
+    interrupted: int = 0
+
+
+def _recovered(row: Any, journal: JournalState | None, domain: str) -> Outcome:
+    record_id, attempts = row.id, row.attempts
+    message_id = make_message_id("dialer", str(record_id), domain)
+    status = journal.last.get(record_id) if journal is not None else "A"
+    if status == "D":
+        assert journal is not None
+        return Outcome(
+            record_id,
+            "sent",
+            attempts,
+            "250",
+            sent_at=journal.delivered[record_id],
+            message_id=message_id,
+        )
+    if status == "F":
+        return Outcome(record_id, "pending", attempts)
+    if status == "A":
+        return Outcome(record_id, "failed", attempts, error=INTERRUPTED, message_id=message_id)
+    return Outcome(record_id, "pending", attempts - 1)
+
+
+def recover_stale(now: datetime | None = None) -> RecoveryReport:
+    """Settle records left "sending" by a worker whose lease is over (see module doc)."""
+    session: Session = get_state().session
+    now = now or datetime.now(UTC)
+    lease = float(current_app.config["UCMAIL_DIALER_LEASE"])
+    rows = session.execute(
+        select(RECORDS.c.id, RECORDS.c.attempts, RECORDS.c.claimed_by).where(
+            RECORDS.c.state == "sending",
+            RECORDS.c.claimed_at < now - timedelta(seconds=lease),
+        )
+    ).all()
+    by_token: dict[str, list[Any]] = {}
+    for row in rows:
+        by_token.setdefault(row.claimed_by or "", []).append(row)
+    domain = links.message_id_domain()
+    counts = {"sent": 0, "pending": 0, "failed": 0}
+    for token, items in by_token.items():
+        journal = read_journal(token) if token else None
+        outcomes = [_recovered(row, journal, domain) for row in items]
+        if token:
+            record(session, token, outcomes)
+        else:
+            session.execute(
+                update(RECORDS)
+                .where(RECORDS.c.id.in_([row.id for row in items]), RECORDS.c.claimed_by.is_(None))
+                .values(state="failed", error=INTERRUPTED)
+            )
+        for item in outcomes:
+            counts[item.state] = counts.get(item.state, 0) + 1
+        session.commit()
+        if token:
+            discard_journal(token)
+    return RecoveryReport(counts["sent"], counts["pending"], counts["failed"])
+
+
+def lists_needing_runner(now: datetime | None = None) -> list[int]:
+    """Active lists with work and no live worker (its heartbeat is stale)."""
+    session: Session = get_state().session
+    now = now or datetime.now(UTC)
+    stale = now - timedelta(seconds=max(15.0, 3 * float(current_app.config["UCMAIL_DIALER_TICK"])))
+    has_work = exists().where(RECORDS.c.list_id == DialerList.id, RECORDS.c.state == "pending")
+    stmt: Select[Any] = (
+        select(DialerList)
+        .join(Dialer, Dialer.id == DialerList.dialer_id)
+        .where(
+            DialerList.state == "active",
+            Dialer.state == "running",
+            Dialer.deleted_at.is_(None),
+            (DialerList.heartbeat_at.is_(None)) | (DialerList.heartbeat_at < stale),
+            has_work,
+        )
+    )
+    wanted = []
+    for dialer_list in session.scalars(stmt):
+        dialer = dialer_list.dialer
+        windows = session.scalars(select(Schedule).where(Schedule.dialer_id == dialer.id))
+        if is_open(windows, dialer.timezone, now):
+            wanted.append(dialer_list.id)
+    if wanted:
+        # Claimed for the task about to be queued, so the next tick does not queue another.
+        session.execute(update(LISTS).where(LISTS.c.id.in_(wanted)).values(heartbeat_at=now))
+    session.commit()
+    return wanted
+
+
+def tick(now: datetime | None = None) -> list[int]:
+    """The beat's job: recover dead workers' records, requeue due retries, start lists."""
+    session: Session = get_state().session
+    recover_stale(now)
+    requeue_due(session, now)
+    session.commit()
+    started = lists_needing_runner(now)
+    for list_id in started:
+        enqueue("ucmail.dialer.run_list", list_id)
+    return started
