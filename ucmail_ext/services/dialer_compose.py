@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -183,14 +183,16 @@ class ListComposer:
         self._stamp = dialer_list.started_at or datetime.now(UTC)
         self._parts: OrderedDict[str, EncodedPart | None] = OrderedDict()
         self._parts_bytes = 0
+        self._recent: deque[set[str]] = deque(maxlen=3)
 
     # -- attachments -----------------------------------------------------------------
 
     def prepare(self, records: Sequence[ClaimedRecord]) -> None:
         """Load the attachments a batch names, in the thread that owns the session.
 
-        ``render`` then only reads them, from whichever sender thread; nothing is
-        evicted until the next batch is prepared.
+        ``render`` then only reads them, from whichever sender thread. Eviction
+        spares the last batches too: with overlapping batches, sender threads may
+        still be rendering the previous ones.
         """
         wanted = list(dict.fromkeys(t for record in records for t in _tokens(record)))
         missing = [token for token in wanted if token not in self._parts]
@@ -204,7 +206,8 @@ class ListComposer:
                 self._parts_bytes += len(part.data) if part else 0
         for token in wanted:
             self._parts.move_to_end(token)
-        keep = set(wanted)
+        self._recent.append(set(wanted))
+        keep = set().union(*self._recent)
         while self._parts_bytes > _ATTACHMENT_CACHE_BYTES:
             token = next(iter(self._parts))
             if token in keep:
