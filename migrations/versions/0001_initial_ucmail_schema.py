@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 11:46:05.836407
+Create Date: 2026-11-27 12:19:28.373461
 """
 
 from alembic import op
@@ -226,7 +226,6 @@ def upgrade() -> None:
         sa.Column("template_id", sa.Integer(), nullable=True),
         sa.Column("seconds_between", sa.Float(), nullable=False),
         sa.Column("timezone", sa.String(length=64), nullable=False),
-        sa.Column("connections", sa.Integer(), nullable=False),
         sa.Column("state", sa.String(length=10), nullable=False),
         sa.Column("pause_reason", sa.Text(), nullable=False),
         sa.Column("error_streak", sa.Integer(), nullable=False),

@@ -39,7 +39,6 @@ class Dialer(Base):
     )
     seconds_between: Mapped[float] = mapped_column(Float, default=0.0)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
-    connections: Mapped[int] = mapped_column(Integer, default=1)
     state: Mapped[str] = mapped_column(String(10), default="stopped")
     pause_reason: Mapped[str] = mapped_column(Text, default="")
     error_streak: Mapped[int] = mapped_column(Integer, default=0)
