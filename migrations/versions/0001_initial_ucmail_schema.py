@@ -5,10 +5,10 @@ Revises:
 Create Date: 2026-11-27 12:19:28.373461
 """
 
-from alembic import op
 import sqlalchemy as sa
-import ucmail_ext.models.base
+from alembic import op
 
+import ucmail_ext.models.base
 
 revision = "0001"
 down_revision = None

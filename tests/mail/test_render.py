@@ -1,4 +1,3 @@
-
 import pytest
 
 from ucmail_ext.mail.render import (
