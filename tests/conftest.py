@@ -1,3 +1,3 @@
 """Shared fixtures: real servers (tests/fixtures/plugin.py) and the example helpdesk."""
 
-pytest_plugins = ["tests.fixtures.plugin", "tests.fixtures.app"]
+pytest_plugins = ["tests.fixtures.plugin", "tests.fixtures.app", "tests.fixtures.live"]

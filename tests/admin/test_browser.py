@@ -2,39 +2,15 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from flask import Flask
-from werkzeug.serving import make_server
 
 from tests.admin.conftest import Mailbox
 from tests.fixtures.app import TEST_PASSWORD, USERS
+from tests.fixtures.live import browser_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
-
-
-@pytest.fixture
-def live_server(app: Flask, users: dict[str, Any]) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(10)
-        server.server_close()
-
-
-def _log_in(page: Any, base: str, who: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("input[name=email]", USERS[who][0])
-    page.fill("input[name=password]", TEST_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
 
 
 def test_admin_sets_up_a_campaign_its_members_and_a_template(
@@ -44,7 +20,7 @@ def test_admin_sets_up_a_campaign_its_members_and_a_template(
 
     base = live_server
     page.set_default_timeout(15_000)
-    _log_in(page, base, "admin")
+    browser_login(page, base, USERS["admin"][0], TEST_PASSWORD)
 
     # Create: a preset fills the servers, then the test servers replace them.
     page.goto(f"{base}/ucmail/campaigns/")

@@ -11,12 +11,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from flask import Flask
-from werkzeug.serving import make_server
 
 from tests.agent.conftest import Floor
 from tests.agent.helpers import add_file
 from tests.fixtures.app import TEST_PASSWORD, USERS
+from tests.fixtures.live import browser_login
 from tests.fixtures.servers import SmtpSink
 from tests.routing.helpers import arrive, session
 from ucmail_ext.models import Campaign
@@ -27,19 +26,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 GIF = bytes.fromhex(
     "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
 )
-
-
-@pytest.fixture
-def live_server(app: Flask, floor: Floor) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(10)
-        server.server_close()
 
 
 class RemoteHost:
@@ -82,21 +68,13 @@ def remote_host() -> Iterator[RemoteHost]:
         remote.server.server_close()
 
 
-def log_in(page: Any, base: str, who: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("input[name=email]", USERS[who][0])
-    page.fill("input[name=password]", TEST_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
-
-
 def test_agent_sees_new_mail_live_replies_with_history_forwards_and_closes(
-    page: Any, live_server: str, floor: Floor, smtp_sink: SmtpSink
+    page: Any, floor: Floor, live_server: str, smtp_sink: SmtpSink
 ) -> None:
     from playwright.sync_api import expect
 
     page.set_default_timeout(15_000)
-    log_in(page, live_server, "agent1")
+    browser_login(page, live_server, USERS["agent1"][0], TEST_PASSWORD)
     page.goto(f"{live_server}/ucmail/agent/")
     expect(page.locator("#tray-empty")).to_be_visible()
 
@@ -149,7 +127,7 @@ def test_agent_sees_new_mail_live_replies_with_history_forwards_and_closes(
 
 
 def test_hostile_html_runs_no_script_and_loads_nothing_remote_until_allowed(
-    page: Any, live_server: str, floor: Floor, remote_host: RemoteHost
+    page: Any, floor: Floor, live_server: str, remote_host: RemoteHost
 ) -> None:
     from playwright.sync_api import expect
 
@@ -182,7 +160,7 @@ def test_hostile_html_runs_no_script_and_loads_nothing_remote_until_allowed(
         ),
     )
     page.set_default_timeout(15_000)
-    log_in(page, live_server, "agent1")
+    browser_login(page, live_server, USERS["agent1"][0], TEST_PASSWORD)
 
     page.goto(f"{live_server}/ucmail/agent/?open={item.id}")
     frame = page.frame_locator("iframe.ucmail-mail")

@@ -11,9 +11,9 @@ from email.utils import format_datetime, make_msgid
 import pytest
 
 from tests.agent.conftest import post
+from tests.fixtures.live import mail_server_settings
 from tests.fixtures.servers import DovecotServer, ImapAccount, SmtpSink
 from tests.routing.helpers import session
-from ucmail_ext.crypto import encrypt_secret
 from ucmail_ext.models import Campaign, Interaction, Member, Message, Template, utcnow
 from ucmail_ext.services import ingest
 
@@ -52,17 +52,8 @@ def test_mail_is_routed_answered_in_the_portal_and_the_answer_threads(
                 name="Support",
                 email_address="support@helpdesk.test",
                 from_name="Support Team",
-                username=imap_account.user,
-                password_encrypted=encrypt_secret(imap_account.password),
-                imap_host="127.0.0.1",
-                imap_port=dovecot.port,
-                imap_security="none",
-                smtp_host="127.0.0.1",
-                smtp_port=sink.port,
-                smtp_security="none",
-                receive_emails=True,
-                enabled=True,
                 signature_template_id=signature.id,
+                **mail_server_settings(imap_account, sink),
             )
             session().add(campaign)
             session().flush()

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
 
 from example_host_app.extensions import db
 from tests.dialer import helpers
 from tests.dialer.helpers import csv_text, upload
 from tests.fixtures.app import TEST_PASSWORD, USERS
+from tests.fixtures.live import browser_login
 from tests.fixtures.servers import SmtpSink
 from ucmail_ext.models import Dialer
 from ucmail_ext.services import dialer_send
@@ -23,27 +22,11 @@ from ucmail_ext.services import dialer_send
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 
-@pytest.fixture
-def live_server(app: Flask, users: dict[str, Any]) -> Iterator[str]:
+@pytest.fixture(autouse=True)
+def live_settings(app: Flask) -> None:
+    """The test runs the list itself (no dispatch); the screens poll fast enough to watch."""
     app.config["UCMAIL_DISPATCH"] = "off"
     app.config["UCMAIL_LIVE_POLL_MS"] = 300
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(10)
-        server.server_close()
-
-
-def _log_in(page: Any, base: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("input[name=email]", USERS["supervisor"][0])
-    page.fill("input[name=password]", TEST_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
 
 
 def test_progress_and_monitoring_update_live_while_a_list_is_sent(
@@ -56,7 +39,7 @@ def test_progress_and_monitoring_update_live_while_a_list_is_sent(
         list_id = upload(dialer_id, csv_text(helpers.simple_rows(40)), subject="Hi").list_id
     base = live_server
     page.set_default_timeout(15_000)
-    _log_in(page, base)
+    browser_login(page, base, USERS["supervisor"][0], TEST_PASSWORD)
 
     page.goto(f"{base}/ucmail/dialer/lists/{list_id}")
     figures = page.locator(".ucmail-dialer-progress").first
@@ -98,7 +81,7 @@ def test_dialer_form_adds_schedules_and_shows_event_fields_on_demand(
         helpers.make_campaign(25)
     base = live_server
     page.set_default_timeout(15_000)
-    _log_in(page, base)
+    browser_login(page, base, USERS["supervisor"][0], TEST_PASSWORD)
     page.goto(f"{base}/ucmail/dialer/")
 
     expect(page.locator("#event-fields")).to_be_hidden()

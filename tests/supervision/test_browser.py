@@ -7,7 +7,6 @@ screens follow all of it without a reload.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -16,12 +15,11 @@ from typing import Any
 import pytest
 from flask import Flask
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from tests.fixtures.app import TEST_PASSWORD, USERS
+from tests.fixtures.live import browser_login, mail_server_settings
 from tests.fixtures.servers import DovecotServer, ImapAccount, SmtpSink
 from tests.supervision.factories import add_member, make_campaign, session
-from ucmail_ext.crypto import encrypt_secret
 from ucmail_ext.models import Interaction
 from ucmail_ext.services import ingest, routing
 
@@ -30,19 +28,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 HOSTILE_SUBJECT = "<script>window.pwned=1</script> Printer on fire"
 # What travels with the portal's heartbeat (every 5 s) may take that long to show.
 HEARTBEAT_WAIT = 15_000
-
-
-@pytest.fixture
-def live_server(app: Flask, users: dict[str, Any]) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(10)
-        server.server_close()
 
 
 @pytest.fixture
@@ -60,14 +45,6 @@ def customer_mail(sender: str, subject: str, body: str) -> bytes:
     message["Message-ID"] = make_msgid(domain="example.org")
     message.set_content(body)
     return bytes(message)
-
-
-def log_in(page: Any, base: str, who: str) -> None:
-    page.goto(f"{base}/login")
-    page.fill("input[name=email]", USERS[who][0])
-    page.fill("input[name=password]", TEST_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/")
 
 
 def arrive(app: Flask, dovecot: DovecotServer, account: ImapAccount, campaign_id: int, raw: bytes):  # type: ignore[no-untyped-def]
@@ -93,17 +70,8 @@ def test_a_supervisor_watches_spies_chats_pauses_and_logs_out_an_agent(
         campaign = make_campaign(
             "Support",
             email_address="support@helpdesk.test",
-            username=imap_account.user,
-            password_encrypted=encrypt_secret(imap_account.password),
-            imap_host="127.0.0.1",
-            imap_port=dovecot.port,
-            imap_security="none",
-            smtp_host="127.0.0.1",
-            smtp_port=sink.port,
-            smtp_security="none",
-            receive_emails=True,
-            enabled=True,
             threshold_warning_seconds=1,
+            **mail_server_settings(imap_account, sink),
         )
         add_member(campaign, agent_id)
         session().commit()
@@ -115,9 +83,9 @@ def test_a_supervisor_watches_spies_chats_pauses_and_logs_out_an_agent(
         boss, agent = boss_context.new_page(), agent_context.new_page()
         boss_context.set_default_timeout(15_000)
         agent_context.set_default_timeout(15_000)
-        log_in(agent, base, "agent1")
+        browser_login(agent, base, USERS["agent1"][0], TEST_PASSWORD)
         agent.goto(f"{base}/ucmail/agent/")
-        log_in(boss, base, "supervisor")
+        browser_login(boss, base, USERS["supervisor"][0], TEST_PASSWORD)
         boss.goto(f"{base}/ucmail/supervision/")
 
         row = boss.locator(f'#sv-agents tr[data-agent-id="{agent_id}"]')
