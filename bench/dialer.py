@@ -45,8 +45,8 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import event, func, select
 
-from bench.common import emit
-from tests.fixtures.servers import SmtpSinkProcess, make_pg_database
+from bench.common import bench_app, database_url, emit
+from tests.fixtures.servers import SmtpSinkProcess
 
 BENCH = "dialer"
 CAMPAIGN = "Bench news"
@@ -80,42 +80,15 @@ HTML = (
 # --------------------------------------------------------------------------- setup
 
 
-def build_app(url: str, workdir: str) -> Flask:
-    from example_host_app import create_app
-    from example_host_app.extensions import db
-    from ucmail_ext.models import Base
-
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "bench-secret",
-            "SQLALCHEMY_DATABASE_URI": url,
-            "UCMAIL_DISPATCH": "off",
-            "UCMAIL_ATTACHMENT_DIR": str(Path(workdir) / "files"),
-            "UCMAIL_MESSAGE_ID_DOMAIN": "bench.test",
-            "UCMAIL_PUBLIC_URL": "https://helpdesk.bench.test",
-            "UCMAIL_DIALER_RUN_SECONDS": 3600,
-            "CELERY": {"broker_url": "memory://", "task_ignore_result": True},
-        }
+def dialer_app(url: str, workdir: str) -> contextlib.AbstractContextManager[Flask]:
+    """Pixels and links need a public URL; one run sends a whole list without handing
+    it to a fresh task, so the time measured is the sending alone."""
+    return bench_app(
+        url,
+        str(Path(workdir) / "files"),
+        UCMAIL_PUBLIC_URL="https://helpdesk.bench.test",
+        UCMAIL_DIALER_RUN_SECONDS=3600,
     )
-    with app.app_context():
-        db.create_all()
-        Base.metadata.create_all(db.engine)
-    return app
-
-
-@contextlib.contextmanager
-def database(choice: str, workdir: str) -> Iterator[str]:
-    if choice == "sqlite":
-        yield f"sqlite:///{Path(workdir) / 'bench.db'}"
-    elif choice == "postgresql":
-        url, drop = make_pg_database()
-        try:
-            yield url
-        finally:
-            drop()
-    else:
-        yield choice
 
 
 def make_dialer(app: Flask, port: int, *, connections: int = 1, **extra: Any) -> int:
@@ -331,8 +304,7 @@ def m1_child(rows: int, db: str, sink_port: int) -> None:
 
     workdir = tempfile.mkdtemp(prefix="ucmail-bench-m1-")
     csv_path = Path(workdir) / "big.csv"
-    with database(db, workdir) as url:
-        app = build_app(url, workdir)
+    with database_url(db, workdir) as url, dialer_app(url, workdir) as app:
         dialer_id = make_dialer(app, sink_port)
         with open(csv_path, "w", encoding="utf-8", newline="") as out:
             out.writelines(csv_rows(rows, campaign_name(app, dialer_id)))
@@ -354,8 +326,6 @@ def m1_child(rows: int, db: str, sink_port: int) -> None:
         run(app, int(report.list_id))
         assert count_sent(app, int(report.list_id)) == rows
         peak = _status_kb("VmHWM")
-        with app.app_context():
-            app.extensions["sqlalchemy"].engine.dispose()
     print(
         json.dumps({"rss_growth_mb": (peak - before) / 1024, "rows_per_s": rows / upload_seconds}),
         flush=True,
@@ -395,9 +365,8 @@ def main(argv: list[str]) -> None:
         return
 
     workdir = tempfile.mkdtemp(prefix="ucmail-bench-dialer-")
-    with SmtpSinkProcess() as sink, database(args.db, workdir) as url:
-        app = build_app(url, workdir)
-        try:
+    with SmtpSinkProcess() as sink, database_url(args.db, workdir) as url:
+        with dialer_app(url, workdir) as app:
             # Warm-up: imports, first connections, SQLite's first pages.
             dialer_rate(app, sink, 100)
             raw_rate(sink.port, b"Subject: warm-up\r\n\r\nx\r\n", 100)
@@ -436,9 +405,6 @@ def main(argv: list[str]) -> None:
 
             error = paced_error_pct(app, sink, args.paced, 0.05)
             emit(BENCH, "D5_interval_error_pct", error, "%")
-        finally:
-            with app.app_context():
-                app.extensions["sqlalchemy"].engine.dispose()
         if args.m1_rows:
             figures = m1(args.m1_rows, args.db, sink)
             emit(BENCH, "M1_rss_growth_mb", figures["rss_growth_mb"], "MB")

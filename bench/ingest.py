@@ -23,11 +23,9 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -36,8 +34,8 @@ from pathlib import Path
 from flask import Flask
 from imapclient import IMAPClient
 
-from bench.common import emit
-from tests.fixtures.servers import DovecotServer, ImapAccount, make_pg_database
+from bench.common import bench_app, database_url, emit, percentile
+from tests.fixtures.servers import DovecotServer, ImapAccount
 
 BENCH = "ingest"
 RAW_BATCH = 100
@@ -71,42 +69,6 @@ def _now():  # type: ignore[no-untyped-def]
     from ucmail_ext.models import utcnow
 
     return utcnow()
-
-
-def build_app(url: str, files: str) -> Flask:
-    from example_host_app import create_app
-    from example_host_app.extensions import db
-    from ucmail_ext.models import Base
-
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "bench-secret",
-            "SQLALCHEMY_DATABASE_URI": url,
-            "UCMAIL_DISPATCH": "off",
-            "UCMAIL_ATTACHMENT_DIR": files,
-            "UCMAIL_MESSAGE_ID_DOMAIN": "bench.test",
-            "CELERY": {"broker_url": "memory://", "task_ignore_result": True},
-        }
-    )
-    with app.app_context():
-        db.create_all()
-        Base.metadata.create_all(db.engine)
-    return app
-
-
-@contextlib.contextmanager
-def database(choice: str, workdir: str) -> Iterator[str]:
-    if choice == "sqlite":
-        yield f"sqlite:///{Path(workdir) / 'bench.db'}"
-    elif choice == "postgresql":
-        url, drop = make_pg_database()
-        try:
-            yield url
-        finally:
-            drop()
-    else:
-        yield choice
 
 
 def make_campaign(app: Flask, account: ImapAccount) -> int:
@@ -252,7 +214,7 @@ def idle_p99_ms(app: Flask, dovecot: DovecotServer, samples: int) -> float:
     finally:
         listener.stop()
         listener.join(30)
-    return _percentile(latencies, 99) * 1000
+    return percentile(latencies, 0.99) * 1000
 
 
 def _timed(fn) -> float:  # type: ignore[no-untyped-def]
@@ -269,12 +231,6 @@ def _wait(condition, timeout: float) -> None:  # type: ignore[no-untyped-def]
         time.sleep(0.002)
 
 
-def _percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered) + 0.5) - 1))
-    return ordered[index]
-
-
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench ingest")
     parser.add_argument("--n", type=int, default=2000, help="messages to ingest")
@@ -287,24 +243,23 @@ def main(argv: list[str]) -> None:
 
     workdir = tempfile.mkdtemp(prefix="ucmail-bench-ingest-")
     messages = [make_message(n, args.size) for n in range(args.n)]
-    with DovecotServer() as dovecot, database(args.db, workdir) as url:
-        app = build_app(url, str(Path(workdir) / "files"))
-        try:
-            baseline_account = dovecot.new_account()
-            dovecot.bulk_fill(baseline_account.user, messages)
-            raw_rate(baseline_account)  # warm-up: Dovecot builds its index once
-            raws, rates = [], []
-            for _ in range(args.rounds):
-                # Alternated and best-of-N: the same background noise for both sides.
-                raws.append(raw_rate(baseline_account))
-                account = dovecot.new_account()
-                campaign_id = make_campaign(app, account)
-                poll(app, campaign_id)  # connected while empty: what follows is live mail
-                rates.append(ingest_rate(app, campaign_id, dovecot, account, messages))
-            emit(BENCH, "messages_per_s", max(rates), "msg/s")
-            emit(BENCH, "ratio_vs_raw", max(rates) / max(raws), "x")
-            emit(BENCH, "empty_poll_ratio", empty_poll_ratio(app, dovecot, args.empty), "x")
-            emit(BENCH, "idle_p99_ms", idle_p99_ms(app, dovecot, args.idle_samples), "ms")
-        finally:
-            with app.app_context():
-                app.extensions["sqlalchemy"].engine.dispose()
+    with (
+        DovecotServer() as dovecot,
+        database_url(args.db, workdir) as url,
+        bench_app(url, str(Path(workdir) / "files")) as app,
+    ):
+        baseline_account = dovecot.new_account()
+        dovecot.bulk_fill(baseline_account.user, messages)
+        raw_rate(baseline_account)  # warm-up: Dovecot builds its index once
+        raws, rates = [], []
+        for _ in range(args.rounds):
+            # Alternated and best-of-N: the same background noise for both sides.
+            raws.append(raw_rate(baseline_account))
+            account = dovecot.new_account()
+            campaign_id = make_campaign(app, account)
+            poll(app, campaign_id)  # connected while empty: what follows is live mail
+            rates.append(ingest_rate(app, campaign_id, dovecot, account, messages))
+        emit(BENCH, "messages_per_s", max(rates), "msg/s")
+        emit(BENCH, "ratio_vs_raw", max(rates) / max(raws), "x")
+        emit(BENCH, "empty_poll_ratio", empty_poll_ratio(app, dovecot, args.empty), "x")
+        emit(BENCH, "idle_p99_ms", idle_p99_ms(app, dovecot, args.idle_samples), "ms")

@@ -18,65 +18,19 @@ prints, one JSON line each:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
 from sqlalchemy import update
 
-from bench.common import emit
-from tests.fixtures.servers import make_pg_database
+from bench.common import bench_app, database_url, emit, percentile
 
 BENCH = "routing"
 FREED_SAMPLES = 200
-
-
-def build_app(url: str, files: str) -> Flask:
-    from example_host_app import create_app
-    from example_host_app.extensions import db
-    from ucmail_ext.models import Base
-
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "bench-secret",
-            "SQLALCHEMY_DATABASE_URI": url,
-            "UCMAIL_DISPATCH": "off",
-            "UCMAIL_ATTACHMENT_DIR": files,
-            "UCMAIL_MESSAGE_ID_DOMAIN": "bench.test",
-            "UCMAIL_HEARTBEAT_TIMEOUT": 3600,
-            "CELERY": {"broker_url": "memory://", "task_ignore_result": True},
-        }
-    )
-    with app.app_context():
-        db.create_all()
-        Base.metadata.create_all(db.engine)
-    return app
-
-
-@contextlib.contextmanager
-def database(choice: str, workdir: str) -> Iterator[str]:
-    if choice == "sqlite":
-        yield f"sqlite:///{Path(workdir) / 'bench.db'}"
-    elif choice == "postgresql":
-        url, drop = make_pg_database()
-        try:
-            yield url
-        finally:
-            drop()
-    else:
-        yield choice
-
-
-def percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
 
 
 def _session() -> Any:
@@ -210,20 +164,18 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
 
     workdir = tempfile.mkdtemp(prefix="ucmail-bench-routing-")
-    with database(args.db, workdir) as url:
-        app = build_app(url, str(Path(workdir) / "files"))
-        try:
-            with app.app_context():
-                per_agent = max(1, math.ceil(args.n / args.agents))
-                campaign_id = setup_floor(args.agents, per_agent)
-                floor = baseline(campaign_id, 200)
-                arrived = arrivals(campaign_id, args.agents * per_agent, 0)
-                for n in range(args.n):  # the backlog the freed agents take from
-                    store_arrival(campaign_id, 1_000_000 + n)
-                after_close = freed(campaign_id, min(FREED_SAMPLES, args.n))
-        finally:
-            with app.app_context():
-                app.extensions["sqlalchemy"].engine.dispose()
+    with (
+        database_url(args.db, workdir) as url,
+        bench_app(url, str(Path(workdir) / "files"), UCMAIL_HEARTBEAT_TIMEOUT=3600) as app,
+        app.app_context(),
+    ):
+        per_agent = max(1, math.ceil(args.n / args.agents))
+        campaign_id = setup_floor(args.agents, per_agent)
+        floor = baseline(campaign_id, 200)
+        arrived = arrivals(campaign_id, args.agents * per_agent, 0)
+        for n in range(args.n):  # the backlog the freed agents take from
+            store_arrival(campaign_id, 1_000_000 + n)
+        after_close = freed(campaign_id, min(FREED_SAMPLES, args.n))
     emit(BENCH, "p50_ms", statistics.median(arrived), "ms")
     emit(BENCH, "p99_ms", percentile(arrived, 0.99), "ms")
     emit(BENCH, "freed_p50_ms", statistics.median(after_close), "ms")

@@ -23,8 +23,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import text
 
-from bench.common import emit
-from tests.fixtures.servers import make_pg_database
+from bench.common import bench_app, database_url, emit
 
 BENCH = "screens"
 PASSWORD = "bench-password"
@@ -33,27 +32,6 @@ AGENTS = 50
 QUEUED = 200
 ASSIGNED = 100
 ARCHIVE_DAYS = 365
-
-
-def build_app(url: str, files: str) -> Flask:
-    from example_host_app import create_app
-    from example_host_app.extensions import db
-    from ucmail_ext.models import Base
-
-    app = create_app(
-        {
-            "TESTING": True,
-            "SECRET_KEY": "bench-secret",
-            "SQLALCHEMY_DATABASE_URI": url,
-            "UCMAIL_DISPATCH": "off",
-            "UCMAIL_ATTACHMENT_DIR": files,
-            "CELERY": {"broker_url": "memory://", "task_ignore_result": True},
-        }
-    )
-    with app.app_context():
-        db.create_all()
-        Base.metadata.create_all(db.engine)
-    return app
 
 
 def seed_people(app: Flask) -> list[str]:
@@ -248,26 +226,20 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args(argv)
 
-    url, drop = make_pg_database()
-    try:
-        with tempfile.TemporaryDirectory() as files:
-            app = build_app(url, files)
-            campaign_ids = seed_people(app)
-            client = login(app)
-            empty_supervision, empty_recordings = measure(client, campaign_ids, args.repeat)
-            started = time.perf_counter()
-            fill_archive(app, args.messages)
-            fill_seconds = time.perf_counter() - started
-            supervision, recordings = measure(client, campaign_ids, args.repeat)
-            emit(BENCH, "supervision_empty_median_ms", empty_supervision, "ms")
-            emit(BENCH, "recordings_empty_median_ms", empty_recordings, "ms")
-            emit(BENCH, "fill_seconds", fill_seconds, "s")
-            emit(BENCH, "supervision_median_ms", supervision, "ms")
-            emit(BENCH, "recordings_median_ms", recordings, "ms")
-            from example_host_app.extensions import db
-
-            with app.app_context():
-                db.session.remove()
-                db.engine.dispose()
-    finally:
-        drop()
+    with (
+        tempfile.TemporaryDirectory() as files,
+        database_url("postgresql", files) as url,
+        bench_app(url, files) as app,
+    ):
+        campaign_ids = seed_people(app)
+        client = login(app)
+        empty_supervision, empty_recordings = measure(client, campaign_ids, args.repeat)
+        started = time.perf_counter()
+        fill_archive(app, args.messages)
+        fill_seconds = time.perf_counter() - started
+        supervision, recordings = measure(client, campaign_ids, args.repeat)
+        emit(BENCH, "supervision_empty_median_ms", empty_supervision, "ms")
+        emit(BENCH, "recordings_empty_median_ms", empty_recordings, "ms")
+        emit(BENCH, "fill_seconds", fill_seconds, "s")
+        emit(BENCH, "supervision_median_ms", supervision, "ms")
+        emit(BENCH, "recordings_median_ms", recordings, "ms")
