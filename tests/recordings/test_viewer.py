@@ -115,7 +115,7 @@ def test_inline_images_load_through_a_signed_link_without_cookies(app, page):
 
 
 def test_only_safe_image_types_have_inline_links(app, conversation):
-    from ucmail_ext.services.recordings import inline_token
+    from ucmail_ext.services.mail_view import inline_token
 
     with app.test_request_context():
         token = inline_token(conversation["svg"])

@@ -19,17 +19,15 @@ from flask import (
     redirect,
     render_template,
     request,
-    send_file,
     session,
     url_for,
 )
 from flask.typing import ResponseReturnValue
 from flask_login import logout_user
-from werkzeug.wrappers import Response
 
 from ucmail_ext.auth import current_agent_id, require_role
 from ucmail_ext.blueprints.common import make_blueprint
-from ucmail_ext.services import chat, compose, portal, presence, send
+from ucmail_ext.services import chat, compose, mail_view, portal, presence, send
 from ucmail_ext.services.pagination import parse_page
 
 agent_bp = make_blueprint("agent", __name__)
@@ -92,18 +90,7 @@ def found_only(view: Callable[..., ResponseReturnValue]) -> Callable[..., Respon
     return wrapped
 
 
-def _protect(response: Response) -> Response:
-    """A customer's file is never sniffed, framed or run as one of our pages."""
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response.headers["Cache-Control"] = "private, max-age=3600"
-    return response
-
-
-def _inline_url(attachment_id: int) -> str:
-    return url_for(
-        "ucmail_agent.inline_image", token=portal.inline_token(attachment_id), _external=True
-    )
+_inline_url = mail_view.inline_urls("ucmail_agent.inline_image")
 
 
 def _int_arg(name: str) -> int | None:
@@ -281,24 +268,14 @@ def template_json(template_id: int) -> ResponseReturnValue:
 @require_role("agent")
 @found_only
 def attachment(attachment_id: int) -> ResponseReturnValue:
-    found = portal.open_attachment(attachment_id)
-    response = send_file(
-        found.path, mimetype=found.mimetype, as_attachment=True, download_name=found.download_name
-    )
-    return _protect(response)
+    return mail_view.attachment_response(attachment_id)
 
 
 @agent_bp.get("/inline/<token>")
 def inline_image(token: str) -> ResponseReturnValue:
-    """Images inside a message. The sandboxed mail frame has an opaque origin, so the
-    browser sends no session cookie with them: the signed token, minted only for the
-    agent viewing the message, is the credential instead."""
-    try:
-        found = portal.open_inline_image(token)
-    except portal.NotFound:
-        return Response("not authorized", status=401, mimetype="text/plain")
-    response = send_file(found.path, mimetype=found.mimetype, download_name=found.download_name)
-    return _protect(response)
+    """Cookieless, from the sandboxed frame: the signed token minted for the viewing
+    agent is the credential."""
+    return mail_view.inline_image_response(token)
 
 
 # Who can hold a token (the recordings viewer mints the same ones for supervisors):

@@ -11,13 +11,12 @@ import io
 from collections.abc import Callable
 from typing import Any
 
-from flask import abort, render_template, request, send_file, url_for
+from flask import abort, render_template, request
 from flask.typing import ResponseReturnValue
-from werkzeug.wrappers import Response
 
 from ucmail_ext.auth import require_role
 from ucmail_ext.blueprints.common import make_blueprint
-from ucmail_ext.services import recordings
+from ucmail_ext.services import mail_view, recordings
 from ucmail_ext.services.pagination import parse_page
 from ucmail_ext.services.recording_export import EXPORTS
 
@@ -31,18 +30,10 @@ def visible_only(view: Callable[..., ResponseReturnValue]) -> Callable[..., Resp
     def wrapped(*args: Any, **kwargs: Any) -> ResponseReturnValue:
         try:
             return view(*args, **kwargs)
-        except recordings.RecordingNotFound:
+        except mail_view.NotFound:
             abort(404)
 
     return wrapped
-
-
-def _protect(response: Response) -> Response:
-    """A file from a customer is never sniffed, framed or run as a page of ours."""
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    response.headers["Cache-Control"] = "private, max-age=3600"
-    return response
 
 
 @recordings_bp.get("/")
@@ -60,9 +51,7 @@ def index() -> ResponseReturnValue:
     )
 
 
-def _inline_url(attachment_id: int) -> str:
-    token = recordings.inline_token(attachment_id)
-    return url_for("ucmail_recordings.inline_image", token=token, _external=True)
+_inline_url = mail_view.inline_urls("ucmail_recordings.inline_image")
 
 
 @recordings_bp.get("/<int:interaction_id>")
@@ -91,37 +80,21 @@ def export(interaction_id: int, kind: str) -> ResponseReturnValue:
     if kind not in EXPORTS:
         abort(404)
     exported = EXPORTS[kind](interaction_id)
-    response = send_file(
-        io.BytesIO(exported.data),
-        mimetype=exported.mimetype,
-        as_attachment=True,
-        download_name=exported.filename,
-    )
-    return _protect(response)
+    return mail_view.send_protected(io.BytesIO(exported.data), exported.mimetype, exported.filename)
 
 
 @recordings_bp.get("/attachments/<int:attachment_id>")
 @require_role("agent", "supervisor")
 @visible_only
 def attachment(attachment_id: int) -> ResponseReturnValue:
-    found = recordings.open_attachment(attachment_id)
-    response = send_file(
-        found.path, mimetype=found.mimetype, as_attachment=True, download_name=found.download_name
-    )
-    return _protect(response)
+    return mail_view.attachment_response(attachment_id)
 
 
 @recordings_bp.get("/inline/<token>")
 def inline_image(token: str) -> ResponseReturnValue:
-    """Images inside a viewed message. The viewer's sandboxed frame has an opaque
-    origin, so the browser sends no session cookie with them: the signed token, minted
-    only for agents and supervisors viewing the message, is the credential instead."""
-    try:
-        found = recordings.open_inline_image(token)
-    except recordings.RecordingNotFound:
-        return Response("not authorized", status=401, mimetype="text/plain")
-    response = send_file(found.path, mimetype=found.mimetype, download_name=found.download_name)
-    return _protect(response)
+    """Cookieless, from the sandboxed frame: the signed token minted for the viewing
+    agent or supervisor is the credential."""
+    return mail_view.inline_image_response(token)
 
 
 # Who can hold a token: read by the role x endpoint matrix like require_role's mark.

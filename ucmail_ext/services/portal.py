@@ -4,7 +4,7 @@ An agent sees interactions of the campaigns they belong to (services/access.py),
 and their tray holds only the ones assigned to them. An interaction the user may
 not see is "not found", exactly like a missing one, so ids cannot be probed.
 
-Mail is shown the way the recordings viewer shows it (services/recordings.py):
+Mail is shown the way the recordings viewer shows it (services/mail_view.py):
 sanitized again at display time, in a sandboxed frame with its own strict CSP,
 remote images held back until asked for, cid images through signed links.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,17 +23,13 @@ from sqlalchemy import Select, or_, select
 from ucmail_ext.auth import agent_id_of, has_role
 from ucmail_ext.dispatch import enqueue
 from ucmail_ext.extension import current_agent, get_state
-from ucmail_ext.models import AgentState, Attachment, Campaign, Interaction, Message, utcnow
-from ucmail_ext.services import presence, recordings
+from ucmail_ext.models import AgentState, Campaign, Interaction, Message, utcnow
+from ucmail_ext.services import presence
 from ucmail_ext.services.access import visible_campaign_ids
+from ucmail_ext.services.mail_view import MessageView, NotFound, message_view, visible_interaction
 from ucmail_ext.services.pagination import Page, paginate
 
 MAX_QUERY = 200
-INLINE_IMAGE_TYPES = recordings.INLINE_IMAGE_TYPES
-
-
-class NotFound(LookupError):
-    """No such interaction, message or file, or one this user may not see."""
 
 
 class NotAllowed(PermissionError):
@@ -67,26 +63,6 @@ class TrayItem:
             "awaiting_answer": self.awaiting_answer,
             "flagged": self.flagged,
         }
-
-
-@dataclass(frozen=True)
-class MessageView:
-    id: int
-    direction: str
-    kind: str
-    status: str
-    error: str
-    from_addr: str
-    from_name: str
-    to_addrs: str
-    cc_addrs: str
-    subject: str
-    at: datetime
-    text: str
-    html_document: str
-    remote_images_blocked: bool
-    flagged: bool
-    attachments: list[recordings.AttachmentView] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -130,17 +106,6 @@ def _visible_filter(stmt: Select[Any], user: Any = None) -> Select[Any]:
     if visible is None:
         return stmt
     return stmt.where(Interaction.campaign_id.in_(sorted(visible) or [-1]))
-
-
-def visible_interaction(interaction_id: int, user: Any = None) -> Interaction:
-    """The interaction if this user may see it; NotFound otherwise."""
-    interaction = _session().get(Interaction, interaction_id) if interaction_id > 0 else None
-    if interaction is None:
-        raise NotFound(interaction_id)
-    visible = visible_campaign_ids(user)
-    if visible is not None and interaction.campaign_id not in visible:
-        raise NotFound(interaction_id)
-    return interaction
 
 
 def may_answer(interaction: Interaction, user: Any = None) -> bool:
@@ -241,51 +206,6 @@ def search(query: str, page: int = 1, user: Any = None) -> Page[TrayItem]:
 # --------------------------------------------------------------------------- one conversation
 
 
-def _attachment_view(attachment: Attachment) -> recordings.AttachmentView:
-    return recordings.AttachmentView(
-        id=attachment.id,
-        name=attachment.original_filename or attachment.filename,
-        content_type=attachment.content_type,
-        size=attachment.size,
-        inline=attachment.inline,
-        available=bool(attachment.storage_key) and not attachment.refused_reason,
-        refused_reason=attachment.refused_reason,
-    )
-
-
-def _message_view(
-    message: Message, inline_url: Callable[[int], str], image_origin: str, show_images: bool
-) -> MessageView:
-    cid_urls = {
-        a.content_id: inline_url(a.id)
-        for a in message.attachments
-        if a.content_id
-        and a.storage_key
-        and a.content_type.lower() in recordings.INLINE_IMAGE_TYPES
-    }
-    # Our own outgoing HTML is the agent's text, escaped: the text is the faithful view.
-    html = message.html if message.direction == "in" else ""
-    document, blocked = recordings.html_document(html, cid_urls, image_origin, show_images)
-    return MessageView(
-        id=message.id,
-        direction=message.direction,
-        kind=message.kind,
-        status=message.status,
-        error=message.error,
-        from_addr=message.from_addr,
-        from_name=message.from_name,
-        to_addrs=message.to_addrs,
-        cc_addrs=message.cc_addrs,
-        subject=message.subject,
-        at=message.date or message.created_at,
-        text=message.text,
-        html_document=document,
-        remote_images_blocked=blocked,
-        flagged=message.flagged,
-        attachments=[_attachment_view(a) for a in message.attachments],
-    )
-
-
 def conversation(
     interaction_id: int,
     inline_url: Callable[[int], str],
@@ -308,7 +228,8 @@ def conversation(
         mine=interaction.state == "assigned" and interaction.agent_id == my_id(user),
         can_answer=may_answer(interaction, user),
         messages=[
-            _message_view(m, inline_url, image_origin, show_images) for m in interaction.messages
+            message_view(m, inline_url, image_origin, show_images, outgoing_html=False)
+            for m in interaction.messages
         ],
     )
 
@@ -340,29 +261,6 @@ def message_of(message_id: int, user: Any = None) -> Message:
         raise NotFound(message_id)
     visible_interaction(message.interaction_id, user)
     return message
-
-
-def open_attachment(attachment_id: int) -> recordings.AttachmentFile:
-    """A file of a conversation this user may see, typed so the browser only downloads it.
-
-    The recordings viewer has the same rule (visible campaign) and the same file
-    hygiene (safe name, active types as octet-stream): one implementation serves both.
-    """
-    try:
-        return recordings.open_attachment(attachment_id)
-    except recordings.RecordingNotFound:
-        raise NotFound(attachment_id) from None
-
-
-def open_inline_image(token: str) -> recordings.AttachmentFile:
-    try:
-        return recordings.open_inline_image(token)
-    except recordings.RecordingNotFound:
-        raise NotFound(token) from None
-
-
-def inline_token(attachment_id: int) -> str:
-    return recordings.inline_token(attachment_id)
 
 
 # --------------------------------------------------------------------------- presence

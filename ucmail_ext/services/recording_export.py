@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ucmail_ext.models import Attachment, Message
 from ucmail_ext.services import storage
-from ucmail_ext.services.recordings import get_interaction
+from ucmail_ext.services.mail_view import attachment_name, visible_interaction
 
 # What str.splitlines() would split on, plus NUL and the other C0 controls.
 _HEADER_BREAKS = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
@@ -64,7 +64,7 @@ def _add_attachment(message: EmailMessage, attachment: Attachment) -> None:
     maintype, subtype = (
         kind.split("/", 1) if _MIME_TYPE.fullmatch(kind) else ("application", "octet-stream")
     )
-    filename = _header(attachment.original_filename or attachment.filename) or "attachment"
+    filename = _header(attachment_name(attachment)) or "attachment"
     headers = (
         [f"Content-ID: <{_header(attachment.content_id).strip('<>')}>"]
         if attachment.content_id
@@ -116,7 +116,7 @@ def _mbox_from_line(message: Message) -> bytes:
 
 
 def _messages(interaction_id: int) -> tuple[int, list[Message]]:
-    interaction = get_interaction(interaction_id)
+    interaction = visible_interaction(interaction_id)
     return interaction.id, list(interaction.messages)
 
 

@@ -2,7 +2,8 @@
 
 Access is by campaign (services/access.py): agents see their campaigns' recordings,
 supervisors theirs, admins all. A recording the user may not see is reported as
-not found, exactly like one that does not exist, so ids cannot be probed.
+not found (``mail_view.NotFound``), exactly like one that does not exist, so ids
+cannot be probed. Messages are shown as the portal shows them (services/mail_view.py).
 
 The search is built to stay on indexes with a big archive: the date range is a
 range on ``arrived_at`` (indexed alone, per campaign and per agent), and the partial
@@ -12,36 +13,23 @@ leaves, which works on every database without extensions.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 
 from flask import current_app
 from sqlalchemy import Select, func, select
 
-from ucmail_ext.crypto import make_token, read_token
 from ucmail_ext.extension import get_state
-from ucmail_ext.mail.sanitize import block_remote_images, rewrite_cid, sanitize_html
-from ucmail_ext.models import Attachment, Campaign, Interaction, Member, Message
-from ucmail_ext.services import storage
+from ucmail_ext.models import Campaign, Interaction, Member
 from ucmail_ext.services.access import visible_campaign_ids
+from ucmail_ext.services.mail_view import MessageView, message_view, visible_interaction
 from ucmail_ext.services.pagination import Page, paginate
 from ucmail_ext.services.supervision import user_name
 
 MAX_FILTER_LENGTH = 320
 MAX_PICKED = 200
-# Served to the viewer's <img> tags; anything else (SVG included) only downloads.
-INLINE_IMAGE_TYPES = frozenset({"image/png", "image/gif", "image/jpeg", "image/webp"})
-# Types a browser could run or render as a page: always sent as plain bytes.
-ACTIVE_TYPES = re.compile(r"html|svg|xml|javascript|ecmascript|x-sh", re.IGNORECASE)
-_ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]+(?::[0-9]{1,5})?")
-_UNSAFE_NAME_CHARS = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029/\\]")
-
-
-class RecordingNotFound(LookupError):
-    """No such recording, or one in a campaign the user may not see."""
 
 
 class MultiMapping(Protocol):
@@ -92,35 +80,6 @@ class RecordingRow:
 
 
 @dataclass(frozen=True)
-class AttachmentView:
-    id: int
-    name: str
-    content_type: str
-    size: int
-    inline: bool
-    available: bool
-    refused_reason: str
-
-
-@dataclass(frozen=True)
-class MessageView:
-    id: int
-    direction: str
-    status: str
-    from_addr: str
-    from_name: str
-    to_addrs: str
-    cc_addrs: str
-    subject: str
-    at: datetime
-    text: str
-    html_document: str
-    remote_images_blocked: bool
-    flagged: bool
-    attachments: list[AttachmentView] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
 class ConversationView:
     id: int
     campaign_name: str
@@ -138,13 +97,6 @@ class ConversationView:
 class Choice:
     value: str
     label: str
-
-
-@dataclass(frozen=True)
-class AttachmentFile:
-    path: str
-    download_name: str
-    mimetype: str
 
 
 def _session() -> Any:
@@ -304,101 +256,6 @@ def agent_choices() -> list[Choice]:
     return sorted(choices, key=lambda c: (c.label.lower(), c.value))
 
 
-def get_interaction(interaction_id: int) -> Interaction:
-    """The interaction if this user may see it; RecordingNotFound otherwise."""
-    interaction = _session().get(Interaction, interaction_id) if interaction_id > 0 else None
-    if interaction is None:
-        raise RecordingNotFound(interaction_id)
-    visible = visible_campaign_ids()
-    if visible is not None and interaction.campaign_id not in visible:
-        raise RecordingNotFound(interaction_id)
-    return interaction
-
-
-def inline_token(attachment_id: int) -> str:
-    """Signed per attachment: the viewer's sandboxed frame loads images without cookies."""
-    return make_token("attachment", {"a": attachment_id})
-
-
-def _frame_policy(image_origin: str, show_images: bool) -> str:
-    sources = ["data:"]
-    if _ORIGIN.fullmatch(image_origin or ""):
-        sources.append(image_origin)
-    if show_images:
-        sources += ["https:", "http:"]
-    return (
-        "default-src 'none'; style-src 'unsafe-inline'; font-src data:; "
-        f"img-src {' '.join(sources)}"
-    )
-
-
-def html_document(
-    html: str, cid_urls: Mapping[str, str], image_origin: str, show_images: bool
-) -> tuple[str, bool]:
-    """A whole page for a sandboxed iframe's srcdoc, carrying its own strict CSP.
-
-    Returns the page and whether remote images were blocked (the viewer then offers
-    to show them).
-    """
-    if not html:
-        return "", False
-    if show_images:
-        safe, blocked = sanitize_html(html), False
-    else:
-        safe, blocked = block_remote_images(html)
-    if cid_urls:
-        safe = rewrite_cid(safe, cid_urls)
-    if not safe:
-        return "", blocked
-    policy = _frame_policy(image_origin, show_images)
-    page = (
-        '<!doctype html><html><head><meta charset="utf-8">'
-        f'<meta http-equiv="Content-Security-Policy" content="{policy}">'
-        '<base target="_blank"></head><body>'
-        f"{safe}</body></html>"
-    )
-    return page, blocked
-
-
-def _attachment_view(attachment: Attachment) -> AttachmentView:
-    return AttachmentView(
-        id=attachment.id,
-        name=attachment.original_filename or attachment.filename,
-        content_type=attachment.content_type,
-        size=attachment.size,
-        inline=attachment.inline,
-        available=bool(attachment.storage_key) and not attachment.refused_reason,
-        refused_reason=attachment.refused_reason,
-    )
-
-
-def _message_view(
-    message: Message, inline_url: Callable[[int], str], image_origin: str, show_images: bool
-) -> MessageView:
-    cid_urls = {
-        a.content_id: inline_url(a.id)
-        for a in message.attachments
-        if a.content_id and a.storage_key and a.content_type.lower() in INLINE_IMAGE_TYPES
-    }
-    document, blocked = html_document(message.html, cid_urls, image_origin, show_images)
-    return MessageView(
-        id=message.id,
-        direction=message.direction,
-        status=message.status,
-        from_addr=message.from_addr,
-        from_name=message.from_name,
-        to_addrs=message.to_addrs,
-        cc_addrs=message.cc_addrs,
-        subject=message.subject,
-        at=message.date or message.created_at,
-        text=message.text,
-        html_document=document,
-        remote_images_blocked=blocked,
-        flagged=message.flagged,
-        attachments=[_attachment_view(a) for a in message.attachments],
-    )
-
-
 def conversation(
     interaction_id: int,
     inline_url: Callable[[int], str],
@@ -406,7 +263,7 @@ def conversation(
     show_images: bool = False,
 ) -> ConversationView:
     """The whole conversation for the viewer; ``inline_url(attachment_id)`` places cid images."""
-    interaction = get_interaction(interaction_id)
+    interaction = visible_interaction(interaction_id)
     names = _campaign_names([interaction.campaign_id])
     return ConversationView(
         id=interaction.id,
@@ -419,57 +276,6 @@ def conversation(
         arrived_at=interaction.arrived_at,
         closed_at=interaction.closed_at,
         messages=[
-            _message_view(m, inline_url, image_origin, show_images) for m in interaction.messages
+            message_view(m, inline_url, image_origin, show_images) for m in interaction.messages
         ],
     )
-
-
-def safe_download_name(name: str, fallback: str = "attachment") -> str:
-    """The sender's file name as a download name only: no controls, no path parts."""
-    cleaned = _UNSAFE_NAME_CHARS.sub("_", name or "").strip(" .")
-    return cleaned[:200] or fallback
-
-
-def _download_type(content_type: str) -> str:
-    kind = (content_type or "").split(";", 1)[0].strip().lower()
-    if not re.fullmatch(r"[a-z0-9.+\-]+/[a-z0-9.+\-]+", kind) or ACTIVE_TYPES.search(kind):
-        return "application/octet-stream"
-    return kind
-
-
-def _stored_file(attachment: Attachment) -> AttachmentFile:
-    if not attachment.storage_key or attachment.refused_reason:
-        raise RecordingNotFound(attachment.id)
-    try:
-        path = storage.path_of(attachment.storage_key)
-    except ValueError:
-        raise RecordingNotFound(attachment.id) from None
-    if not path.is_file():
-        raise RecordingNotFound(attachment.id)
-    return AttachmentFile(
-        path=str(path),
-        download_name=safe_download_name(attachment.original_filename or attachment.filename),
-        mimetype=_download_type(attachment.content_type),
-    )
-
-
-def open_attachment(attachment_id: int) -> AttachmentFile:
-    """An attachment of a recording this user may see, for a download."""
-    attachment = _session().get(Attachment, attachment_id) if attachment_id > 0 else None
-    if attachment is None:
-        raise RecordingNotFound(attachment_id)
-    get_interaction(attachment.message.interaction_id)
-    return _stored_file(attachment)
-
-
-def open_inline_image(token: str) -> AttachmentFile:
-    """An image the viewer placed with ``inline_token``; only safe image types."""
-    payload = read_token("attachment", token)
-    attachment_id = payload.get("a") if isinstance(payload, dict) else None
-    attachment = (
-        _session().get(Attachment, attachment_id) if isinstance(attachment_id, int) else None
-    )
-    if attachment is None or attachment.content_type.lower() not in INLINE_IMAGE_TYPES:
-        raise RecordingNotFound(attachment_id)
-    stored = _stored_file(attachment)
-    return AttachmentFile(stored.path, stored.download_name, attachment.content_type.lower())

@@ -27,6 +27,7 @@ from ucmail_ext.models import (
     utcnow,
 )
 from ucmail_ext.services import audit, chat, presence
+from ucmail_ext.services.mail_view import MessageHead, attachment_name, message_head
 from ucmail_ext.services.supervision import (
     completed_today,
     selectable_campaigns,
@@ -45,17 +46,8 @@ class AgentNotFound(LookupError):
 
 
 @dataclass(frozen=True)
-class SpyMessage:
-    id: int
+class SpyMessage(MessageHead):
     interaction_id: int
-    direction: str
-    status: str
-    from_addr: str
-    from_name: str
-    to_addrs: str
-    cc_addrs: str
-    subject: str
-    at: datetime
     text: str
     attachments: tuple[str, ...]
 
@@ -151,18 +143,10 @@ def _status(state: AgentState | None, now: datetime) -> str:
 
 def _spy_message(message: Message) -> SpyMessage:
     return SpyMessage(
-        id=message.id,
+        **message_head(message),
         interaction_id=message.interaction_id,
-        direction=message.direction,
-        status=message.status,
-        from_addr=message.from_addr,
-        from_name=message.from_name,
-        to_addrs=message.to_addrs,
-        cc_addrs=message.cc_addrs,
-        subject=message.subject,
-        at=message.date or message.created_at,
         text=message.text[:SPY_TEXT_LIMIT],
-        attachments=tuple(a.original_filename or a.filename for a in message.attachments),
+        attachments=tuple(attachment_name(a) for a in message.attachments),
     )
 
 
