@@ -7,7 +7,6 @@ API sends and render what the service answers.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
@@ -15,7 +14,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
 from ucmail_ext.auth import current_agent_id, has_role, require_role
-from ucmail_ext.blueprints.common import make_blueprint
+from ucmail_ext.blueprints.common import form_fields, make_blueprint, schedule_rows
 from ucmail_ext.models import Campaign
 from ucmail_ext.models.campaign import SECURITY_MODES, STRATEGIES
 from ucmail_ext.services import campaigns as service
@@ -26,30 +25,12 @@ from ucmail_ext.services.templates import templates_for_campaign
 
 campaigns_bp = make_blueprint("campaigns", __name__)
 
-_SCHEDULE_KEY = re.compile(r"schedules-(\d{1,4})-(days|start|end)")
-
 
 def form_data(form: MultiDict[str, str]) -> dict[str, Any]:
-    """The HTML form as the dict the service (and the API) takes.
-
-    An unticked checkbox is simply absent from a form post, so booleans are
-    explicit here; schedule rows come as ``schedules-<n>-days|start|end``.
-    """
-    data: dict[str, Any] = {key: form[key] for key in service.FORM_FIELDS if key in form}
-    for key in service.BOOLEAN_FIELDS:
-        data[key] = key in form
+    """The HTML form as the dict the service (and the API) takes."""
+    data = form_fields(form, service.FORM_FIELDS, service.BOOLEAN_FIELDS)
     data["password"] = form.get("password", "")
-    rows: dict[int, dict[str, Any]] = {}
-    for key in form:
-        match = _SCHEDULE_KEY.fullmatch(key)
-        if match is None:
-            continue
-        row = rows.setdefault(int(match.group(1)), {"days": [], "start": "", "end": ""})
-        if match.group(2) == "days":
-            row["days"] = [int(d) for d in form.getlist(key) if d.isdigit()]
-        else:
-            row[match.group(2)] = form.get(key, "")
-    data["schedules"] = [rows[n] for n in sorted(rows)]
+    data["schedules"] = schedule_rows(form)
     return data
 
 

@@ -1,4 +1,5 @@
-"""What every ucmail blueprint shares: templates, static files, CSRF, page context.
+"""What every ucmail blueprint shares: templates, static files, CSRF, page context,
+and reading the form posts that several screens have in common.
 
 Each blueprint carries these itself (instead of init_app adding them once) so that a
 host that registers only one blueprint still gets a working, protected page.
@@ -6,12 +7,17 @@ host that registers only one blueprint still gets a working, protected page.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import Any
 
 from flask import Blueprint, current_app, request, url_for
+from werkzeug.datastructures import MultiDict
 
 from ucmail_ext.auth import check_csrf, csrf_token, current_agent_id, has_role
 from ucmail_ext.config import ALL_BLUEPRINTS
+
+_SCHEDULE_KEY = re.compile(r"schedules-(\d{1,4})-(days|start|end)")
 
 # Landing view of each blueprint, for the navigation bar.
 NAV = (
@@ -76,3 +82,34 @@ def page_context() -> dict[str, Any]:
         "ucmail_agent_id": current_agent_id(),
         "ucmail_has_role": has_role,
     }
+
+
+def form_fields(
+    form: MultiDict[str, str], fields: Iterable[str], booleans: Iterable[str]
+) -> dict[str, Any]:
+    """The posted ``fields`` and every checkbox of ``booleans`` as True or False.
+
+    An unticked checkbox is simply absent from a form post, so booleans are explicit.
+    """
+    data: dict[str, Any] = {key: form[key] for key in fields if key in form}
+    for key in booleans:
+        data[key] = key in form
+    return data
+
+
+def schedule_rows(form: MultiDict[str, str]) -> list[dict[str, Any]]:
+    """The schedule editor's rows (``schedules-<n>-days|start|end``), in row order.
+
+    Rows are numbered by the page's script and may have gaps where one was removed.
+    """
+    rows: dict[int, dict[str, Any]] = {}
+    for key in form:
+        match = _SCHEDULE_KEY.fullmatch(key)
+        if match is None:
+            continue
+        row = rows.setdefault(int(match.group(1)), {"days": [], "start": "", "end": ""})
+        if match.group(2) == "days":
+            row["days"] = [int(d) for d in form.getlist(key) if d.isdigit()]
+        else:
+            row[match.group(2)] = form.get(key, "")
+    return [rows[n] for n in sorted(rows)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from flask import (
@@ -19,7 +18,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
 from ucmail_ext.auth import current_agent_id, require_role
-from ucmail_ext.blueprints.common import make_blueprint
+from ucmail_ext.blueprints.common import form_fields, make_blueprint, schedule_rows
 from ucmail_ext.services import dialer as service
 from ucmail_ext.services import dialer_lists
 from ucmail_ext.services.access import visible_campaign_ids
@@ -28,8 +27,6 @@ from ucmail_ext.services.schedules import DAY_NAMES
 
 dialer_bp = make_blueprint("dialer", __name__)
 
-_SCHEDULE_KEY = re.compile(r"schedules-(\d{1,4})-(days|start|end)")
-
 
 def _actor() -> str:
     return current_agent_id() or ""
@@ -37,20 +34,8 @@ def _actor() -> str:
 
 def form_data(form: MultiDict[str, str]) -> dict[str, Any]:
     """The HTML form as the dict the service takes (schedule rows as a list)."""
-    data: dict[str, Any] = {key: form[key] for key in service.FORM_FIELDS if key in form}
-    for key in service.BOOLEAN_FIELDS:
-        data[key] = key in form
-    rows: dict[int, dict[str, Any]] = {}
-    for key in form:
-        match = _SCHEDULE_KEY.fullmatch(key)
-        if match is None:
-            continue
-        row = rows.setdefault(int(match.group(1)), {"days": [], "start": "", "end": ""})
-        if match.group(2) == "days":
-            row["days"] = [int(d) for d in form.getlist(key) if d.isdigit()]
-        else:
-            row[match.group(2)] = form.get(key, "")
-    data["schedules"] = [rows[n] for n in sorted(rows)]
+    data = form_fields(form, service.FORM_FIELDS, service.BOOLEAN_FIELDS)
+    data["schedules"] = schedule_rows(form)
     return data
 
 
