@@ -46,6 +46,7 @@ def test_admin_sets_up_a_campaign_its_members_and_a_template(
     page.click("#save-campaign")
 
     expect(page.locator(".ucmail-flash-success")).to_contain_text("created")
+    page.wait_for_load_state("load")  # the page script is attached before we use it
     expect(page.locator("#smtp-status")).to_have_attribute("data-status", "green")
     expect(page.locator("#imap-status")).to_have_attribute("data-status", "green")
     expect(page.locator("#campaign-list")).to_contain_text("Support")
@@ -62,6 +63,7 @@ def test_admin_sets_up_a_campaign_its_members_and_a_template(
     page.fill("#service_level_seconds", "120")
     page.click("#save-campaign")
     expect(page.locator(".ucmail-flash-success")).to_contain_text("saved")
+    page.wait_for_load_state("load")
     expect(page.locator("#service_level_seconds")).to_have_value("120")
     expect(page.locator("#imap-status")).to_have_attribute("data-status", "green")
 
@@ -107,7 +109,8 @@ def test_admin_sets_up_a_campaign_its_members_and_a_template(
 
     # Delete asks first: dismissing keeps the template, accepting deletes it.
     page.goto(f"{base}/ucmail/templates/")
-    page.click("#template-list a")
+    with page.expect_navigation(wait_until="load"):
+        page.click("#template-list a")
     edit_url = page.url
     dialogs: list[str] = []
 
