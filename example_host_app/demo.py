@@ -68,7 +68,13 @@ def spawn(env: dict[str, str], name: str, *args: str) -> subprocess.Popen[bytes]
     )
 
 
+def _stop_on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    # `kill` or a supervisor's SIGTERM stops everything too, not only Ctrl-C.
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("mail.log").setLevel(logging.WARNING)
     DATA.mkdir(parents=True, exist_ok=True)
