@@ -11,6 +11,7 @@ from email.policy import default as default_policy
 from typing import Any
 
 from example_host_app.extensions import db
+from ucmail_ext.mail.parse import normalize_message_id
 from ucmail_ext.models import Campaign, Dialer, DialerRecord
 from ucmail_ext.services import dialer_lists
 from ucmail_ext.services.dialer_lists import UploadReport
@@ -88,5 +89,6 @@ def parse_quick(raw: bytes) -> Message:
 
 
 def message_ids(raws: list[bytes]) -> list[str]:
+    """The Message-IDs received, in the form ucmail stores them (no angle brackets)."""
     parser = BytesHeaderParser(policy=compat32)
-    return [str(parser.parsebytes(raw)["Message-ID"]) for raw in raws]
+    return [normalize_message_id(str(parser.parsebytes(raw)["Message-ID"])) for raw in raws]

@@ -67,7 +67,7 @@ def test_stale_sending_records_are_settled_from_the_dead_workers_journal(
     by_id = {r.id: r for r in _records(report.list_id).values()}
     assert by_id[delivered].state == "sent"
     assert by_id[delivered].sent_at == datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-    assert by_id[delivered].message_id == f"<ucmail.dialer.{delivered}@ucmail.test>"
+    assert by_id[delivered].message_id == f"ucmail.dialer.{delivered}@ucmail.test"
     assert by_id[refused].state == "pending"
     assert by_id[unanswered].state == "failed"
     assert by_id[unanswered].error == dialer_recovery.INTERRUPTED

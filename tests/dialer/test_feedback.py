@@ -11,6 +11,7 @@ from example_host_app.extensions import db
 from tests.dialer import helpers
 from tests.dialer.helpers import CAMPAIGN, csv_text, upload
 from ucmail_ext.mail.dsn import Feedback, classify
+from ucmail_ext.mail.parse import normalize_message_id
 from ucmail_ext.models import BlacklistEntry, Dialer, DialerRecord
 from ucmail_ext.services import blacklist
 from ucmail_ext.services.feedback import apply_feedback
@@ -25,7 +26,8 @@ def _sent_record(
     record = db.session.query(DialerRecord).filter_by(list_id=report.list_id).one()
     record.state = "sent"
     record.sent_at = datetime.now(UTC)
-    record.message_id = message_id or f"<ucmail.dialer.{record.id}@ucmail.test>"
+    # Stored as the dialer stores it: without angle brackets.
+    record.message_id = normalize_message_id(message_id or f"ucmail.dialer.{record.id}@ucmail.test")
     db.session.commit()
     return record
 

@@ -11,6 +11,7 @@ from example_host_app.extensions import db
 from tests.dialer import helpers
 from tests.dialer.helpers import CAMPAIGN, csv_text, parse, upload
 from tests.fixtures.servers import SmtpSink
+from ucmail_ext.mail.parse import normalize_message_id
 from ucmail_ext.models import Dialer, DialerList, DialerRecord, Schedule, Template
 from ucmail_ext.services import blacklist, dialer_recovery, dialer_send
 from ucmail_ext.services import dialer as dialer_service
@@ -40,7 +41,7 @@ def test_variables_are_rendered_in_subject_and_body_with_tracking_headers(
     assert record.state == "sent" and record.sent_at is not None
     assert message["Subject"] == "Offer for Ana & Co"
     assert message["Message-ID"] == f"<ucmail.dialer.{record.id}@ucmail.test>"
-    assert record.message_id == message["Message-ID"]
+    assert record.message_id == normalize_message_id(message["Message-ID"])
     assert received.rcpt_tos == ("ana@mail.example",)
     assert received.mail_from == helpers.SENDER
     assert message.get_body(("plain",)).get_content().strip() == "Dear Ana & Co, code X1 <b>"

@@ -113,7 +113,7 @@ def test_reply_to_a_dialer_email_becomes_an_interaction_in_the_dialers_campaign(
             line=2,
             email="lead@example.com",
             state="sent",
-            message_id="<ucmail.dialer.1-2@ucmail.test>",
+            message_id="ucmail.dialer.1-2@ucmail.test",
         )
         db.session.add(record)
         db.session.commit()

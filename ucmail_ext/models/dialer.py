@@ -106,7 +106,8 @@ class DialerRecord(Base):
     variables: Mapped[str] = mapped_column(Text, default="{}")
     priority: Mapped[int] = mapped_column(Integer, default=9999)
     state: Mapped[str] = mapped_column(String(12), default="pending")
-    # Deterministic, so a resent record is recognisably the same message.
+    # Deterministic, so a resent record is recognisably the same message. Stored
+    # without angle brackets, like every Message-ID ucmail keeps (mail/parse.py).
     message_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None]

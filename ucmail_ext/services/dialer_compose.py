@@ -26,7 +26,7 @@ from ucmail_ext.extension import get_state
 from ucmail_ext.mail.bulk import BulkSkeleton, EncodedPart, encode_attachment, encode_calendar
 from ucmail_ext.mail.headers import is_valid_address
 from ucmail_ext.mail.ics import build_invite, parse_event_datetime
-from ucmail_ext.mail.parse import html_to_text
+from ucmail_ext.mail.parse import html_to_text, normalize_message_id
 from ucmail_ext.mail.render import CompiledTemplate, compile_template
 from ucmail_ext.mail.thread import make_message_id
 from ucmail_ext.models import Campaign, Dialer, DialerList, Template, Upload
@@ -287,12 +287,12 @@ class ListComposer:
             files.append(part)
 
         pixel_url = f"{self._pixel[0]}{self._pixel_token(record.id)}{self._pixel[1]}"
-        message_id = make_message_id("dialer", str(record.id), self.domain)
+        header_id = make_message_id("dialer", str(record.id), self.domain)
         try:
             raw = self._skeleton.build(
                 to=record.email,
                 subject=subject.text,
-                message_id=message_id,
+                message_id=header_id,
                 text=text.text,
                 html=_with_pixel(document.text, pixel_url),
                 per_recipient_headers=[("List-Unsubscribe", f"<{unsubscribe_url}>{self._mailto}")],
@@ -301,7 +301,7 @@ class ListComposer:
             )
         except ValueError as exc:
             return NotSendable(record.id, "failed", str(exc))
-        return Prepared(record.id, record.email, message_id, raw)
+        return Prepared(record.id, record.email, normalize_message_id(header_id), raw)
 
 
 def build_composer(dialer_list: DialerList) -> ListComposer:

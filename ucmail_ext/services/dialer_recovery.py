@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from ucmail_ext.dispatch import enqueue
 from ucmail_ext.extension import get_state
+from ucmail_ext.mail.parse import normalize_message_id
 from ucmail_ext.mail.thread import make_message_id
 from ucmail_ext.models import Dialer, DialerList, Schedule
 from ucmail_ext.services import links
@@ -41,7 +42,7 @@ class RecoveryReport:
 
 def _recovered(row: Any, journal: JournalState | None, domain: str) -> Outcome:
     record_id, attempts = row.id, row.attempts
-    message_id = make_message_id("dialer", str(record_id), domain)
+    message_id = normalize_message_id(make_message_id("dialer", str(record_id), domain))
     status = journal.last.get(record_id) if journal is not None else "A"
     if status == "D":
         assert journal is not None

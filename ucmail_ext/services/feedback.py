@@ -41,9 +41,7 @@ def find_record(campaign_id: int, feedback: Feedback) -> DialerRecord | None:
     session = get_state().session
     wanted = normalize_message_id(feedback.original_message_id)
     if wanted:
-        found = session.scalar(
-            _in_campaign(campaign_id).where(DialerRecord.message_id == f"<{wanted}>")
-        )
+        found = session.scalar(_in_campaign(campaign_id).where(DialerRecord.message_id == wanted))
         if found is not None:
             return found
     recipient = (feedback.recipient or "").strip()

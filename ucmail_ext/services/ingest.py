@@ -462,15 +462,14 @@ def _own_message_ids(parsed: list[tuple[_Fetched, ParsedMessage]]) -> set[str]:
         return set()
     domain = links.message_id_domain()
     own = {i for i in ids if is_our_message_id(i, domain)}
-    forms = threading.id_forms(ids)
     session = get_state().session
     sent = session.scalars(
-        select(Message.message_id).where(Message.direction == "out", Message.message_id.in_(forms))
+        select(Message.message_id).where(Message.direction == "out", Message.message_id.in_(ids))
     )
     dialed = session.scalars(
-        select(DialerRecord.message_id).where(DialerRecord.message_id.in_(forms))
+        select(DialerRecord.message_id).where(DialerRecord.message_id.in_(ids))
     )
-    own.update(i.strip("<>") for i in [*sent, *dialed] if i)
+    own.update(i for i in [*sent, *dialed] if i)
     return own
 
 

@@ -43,11 +43,6 @@ class ThreadMatch:
     reason: str = "new"
 
 
-def id_forms(ids: list[str]) -> list[str]:
-    """Stored ids are bracket-less, but match a bracketed one too: never miss our own."""
-    return [*ids, *(f"<{i}>" for i in ids)]
-
-
 def find_thread(campaign_id: int, parsed: ParsedMessage) -> ThreadMatch:
     """The interaction ``parsed`` belongs to; queries only when it names one."""
     ids = referenced_ids(parsed)
@@ -114,7 +109,7 @@ def _by_reference(campaign_id: int, ids: list[str]) -> ThreadMatch | None:
     session = get_state().session
     rows = session.execute(
         select(Message.message_id, Message.interaction_id)
-        .where(Message.campaign_id == campaign_id, Message.message_id.in_(id_forms(ids)))
+        .where(Message.campaign_id == campaign_id, Message.message_id.in_(ids))
         .order_by(Message.id)
     ).all()
     found = {normalize_message_id(mid): interaction_id for mid, interaction_id in rows}
@@ -133,7 +128,7 @@ def _by_dialer_record(campaign_id: int, ids: list[str]) -> ThreadMatch | None:
         .join(DialerList, DialerList.id == DialerRecord.list_id)
         .join(Dialer, Dialer.id == DialerList.dialer_id)
         .join(Campaign, Campaign.id == Dialer.campaign_id)
-        .where(DialerRecord.message_id.in_(id_forms(ids)))
+        .where(DialerRecord.message_id.in_(ids))
     ).all()
     records = {normalize_message_id(mid): (rid, cid, gone) for rid, mid, cid, gone in rows}
     for ident in ids:
