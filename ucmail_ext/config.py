@@ -11,7 +11,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask
 
 ALL_BLUEPRINTS = (
     "campaigns",
@@ -138,10 +138,3 @@ def report_unknown_keys(app: Flask) -> list[str]:
         warnings.warn(f"Unknown ucmail setting {key}{hint}", UnknownSettingWarning, stacklevel=3)
     return unknown
 
-
-def setting(key: str, app: Flask | None = None) -> Any:
-    """Read ``UCMAIL_<key>``; a key not in SETTINGS is a programming error, not a None."""
-    if key not in SETTINGS:
-        raise KeyError(f"ucmail has no setting {PREFIX}{key}")
-    config = (app or current_app).config
-    return config.get(PREFIX + key, SETTINGS[key].default)

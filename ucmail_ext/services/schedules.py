@@ -57,6 +57,3 @@ def is_open(windows: Iterable[Window], tz_name: str, now: datetime | None = None
     local = (now or datetime.now(UTC)).astimezone(zone(tz_name))
     return any(window_contains(w, local) for w in windows)
 
-
-def days_label(mask: int) -> str:
-    return ", ".join(name for i, name in enumerate(DAY_NAMES) if _day_on(mask, i)) or "no days"

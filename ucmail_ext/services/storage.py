@@ -82,10 +82,6 @@ def store_stream(stream: BinaryIO, max_bytes: int) -> StoredFile:
     return StoredFile(key, size, digest.hexdigest())
 
 
-def open_stored(key: str) -> BinaryIO:
-    return open(_path_for(key), "rb")
-
-
 def read_stored(key: str) -> bytes:
     return _path_for(key).read_bytes()
 
