@@ -14,6 +14,7 @@ from typing import Any
 
 from cryptography.fernet import MultiFernet
 from flask import Flask, current_app
+from flask_login import user_logged_out
 from werkzeug.local import LocalProxy
 
 from ucmail_ext import config as ucconfig
@@ -53,6 +54,15 @@ def get_state(app: Flask | None = None) -> UCMailState:
         ) from None
 
 
+def _agent_logged_out(app: Flask, user: Any = None, **_: Any) -> None:
+    """Logging out of the host takes the agent offline at once (no heartbeat timeout)."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return
+    from ucmail_ext.services.presence import go_offline
+
+    go_offline(str(user.get_id()))
+
+
 def _load_agent() -> Any:
     return get_state().hooks["agent_loader"]()
 
@@ -89,6 +99,7 @@ class UCMail:
         register_blueprints(app)
         register_cli(app)
         exempt_signed_links(app)
+        user_logged_out.connect(_agent_logged_out, app)
 
     def _set_hook(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         self._hooks[name] = fn
