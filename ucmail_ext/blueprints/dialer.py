@@ -22,6 +22,7 @@ from ucmail_ext.blueprints.common import form_fields, make_blueprint, schedule_r
 from ucmail_ext.services import dialer as service
 from ucmail_ext.services import dialer_lists
 from ucmail_ext.services.access import visible_campaign_ids
+from ucmail_ext.services.campaigns import live_campaigns
 from ucmail_ext.services.pagination import parse_page
 from ucmail_ext.services.schedules import DAY_NAMES
 
@@ -49,14 +50,16 @@ def _index(
     current = service.get_dialer(dialer_id, visible) if dialer_id is not None else None
     if dialer_id is not None and current is None:
         abort(404)
+    # The dialers listed are those of visible campaigns, so these names cover them.
+    campaigns = live_campaigns(visible)
     html = render_template(
         "ucmail/dialer/index.html",
         dialers=service.list_dialers(visible),
-        campaign_names={c.id: c.name for c in service.campaign_choices(None)},
+        campaign_names={c.id: c.name for c in campaigns},
         current=current,
         values=values if values is not None else service.dialer_values(current),
         errors=errors or {},
-        campaigns=service.campaign_choices(visible),
+        campaigns=campaigns,
         templates=service.template_choices(visible),
         day_names=DAY_NAMES,
     )
@@ -251,7 +254,7 @@ def monitor() -> ResponseReturnValue:
     return render_template(
         "ucmail/dialer/monitor.html",
         rows=service.monitor(visible, campaign_id),
-        campaigns=service.campaign_choices(visible),
+        campaigns=live_campaigns(visible),
         campaign_id=campaign_id,
     )
 

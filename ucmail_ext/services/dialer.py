@@ -160,13 +160,6 @@ def campaign_of(dialer: Dialer) -> Campaign:
     return campaign
 
 
-def campaign_choices(visible: set[int] | None) -> list[Campaign]:
-    stmt = select(Campaign).where(Campaign.deleted_at.is_(None)).order_by(Campaign.name)
-    if visible is not None:
-        stmt = stmt.where(Campaign.id.in_(visible or {-1}))
-    return list(_session().scalars(stmt))
-
-
 def template_choices(visible: set[int] | None) -> list[Template]:
     stmt = select(Template).order_by(Template.name)
     if visible is not None:
