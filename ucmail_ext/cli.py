@@ -70,6 +70,14 @@ def idle_command(refresh: float) -> None:
     click.echo("ucmail: IDLE listeners stopped", err=True)
 
 
+@ucmail_cli.command("rotate-keys")
+def rotate_keys() -> None:
+    """Re-encrypt mailbox passwords under the first key of UCMAIL_ENCRYPTION_KEYS."""
+    from ucmail_ext.services.credentials import rotate_mailbox_passwords
+
+    click.echo(f"re-encrypted {rotate_mailbox_passwords()} mailbox password(s)")
+
+
 def register_cli(app: Flask) -> None:
     name = app.config["UCMAIL_CLI_GROUP"]
     if not name:

@@ -49,3 +49,27 @@ def test_tokens_are_scoped_to_their_purpose_and_refuse_tampering(app_ctx):
     assert read_token("pixel", token[:-2] + "xx") is None
     with pytest.raises(ValueError):
         make_token("anything", 1)
+
+
+def test_rotate_keys_command_reencrypts_every_mailbox_password(app):
+    from example_host_app.extensions import db
+    from ucmail_ext.models import Campaign
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    with app.app_context():
+        app.extensions["ucmail"].cipher = build_cipher([old], None)
+        for name in ("A", "B"):
+            secret = encrypt_secret(f"pw-{name.lower()}")
+            db.session.add(Campaign(name=name, email_address="a@x.test", password_encrypted=secret))
+        db.session.commit()
+        app.extensions["ucmail"].cipher = build_cipher([new, old], None)
+
+    result = app.test_cli_runner().invoke(args=["ucmail", "rotate-keys"])
+    assert result.exit_code == 0, result.output
+    assert "re-encrypted 2" in result.output
+
+    with app.app_context():
+        app.extensions["ucmail"].cipher = build_cipher([new], None)
+        campaigns = db.session.scalars(db.select(Campaign))
+        stored = {c.name: decrypt_secret(c.password_encrypted) for c in campaigns}
+    assert stored == {"A": "pw-a", "B": "pw-b"}
