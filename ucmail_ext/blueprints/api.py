@@ -71,10 +71,12 @@ def _page_body(page: Page[Any], as_dict: Callable[[Any], dict[str, Any]]) -> dic
     }
 
 
-def _confirmed(body: Mapping[str, Any] | None) -> bool:
+def _confirmed() -> bool:
+    """A delete is confirmed by ``?confirm=yes`` or ``{"confirm": true}`` in an optional body."""
     if request.args.get("confirm") in ("yes", "true", "1"):
         return True
-    return bool(body) and body.get("confirm") in (True, "yes", "true", "1")
+    body = request.get_json(silent=True) if request.data else None
+    return isinstance(body, dict) and body.get("confirm") in (True, "yes", "true", "1")
 
 
 def _actor() -> str:
@@ -162,12 +164,7 @@ def campaign_update(campaign_id: int) -> ResponseReturnValue:
 @require_role("admin")
 def campaign_delete(campaign_id: int) -> ResponseReturnValue:
     campaign = _campaign(campaign_id)
-    body = request.get_json(silent=True) if request.data else None
-    result = campaigns.delete_campaign(
-        campaign.id,
-        actor_id=_actor(),
-        confirmed=_confirmed(body if isinstance(body, dict) else None),
-    )
+    result = campaigns.delete_campaign(campaign.id, actor_id=_actor(), confirmed=_confirmed())
     if not result.ok:
         return _error("confirmation required", 400, result.errors)
     return jsonify(deleted=campaign.id)
@@ -282,12 +279,7 @@ def template_update(template_id: int) -> ResponseReturnValue:
 @require_role("admin")
 def template_delete(template_id: int) -> ResponseReturnValue:
     template = _template(template_id)
-    body = request.get_json(silent=True) if request.data else None
-    result = templates.delete_template(
-        template.id,
-        actor_id=_actor(),
-        confirmed=_confirmed(body if isinstance(body, dict) else None),
-    )
+    result = templates.delete_template(template.id, actor_id=_actor(), confirmed=_confirmed())
     if not result.ok:
         return _error("confirmation required", 400, result.errors)
     return jsonify(deleted=template_id)
