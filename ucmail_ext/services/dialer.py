@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import contains_eager
 
 from ucmail_ext.dispatch import enqueue
 from ucmail_ext.extension import get_state
@@ -495,21 +496,33 @@ def _progress(
 
 
 def progress_of(lists: list[DialerList]) -> list[ListProgress]:
+    """The lists' figures in a fixed number of queries, however many dialers they span."""
     session = _session()
     counts = _counts([item.id for item in lists])
-    campaigns: dict[int, Campaign | None] = {}
-    open_now: dict[int, bool] = {}
-    out = []
-    for item in lists:
-        dialer = item.dialer
-        if dialer.campaign_id not in campaigns:
-            campaigns[dialer.campaign_id] = session.get(Campaign, dialer.campaign_id)
-        if dialer.id not in open_now:
-            open_now[dialer.id] = is_open(schedules_of(dialer), dialer.timezone)
-        out.append(
-            _progress(item, counts[item.id], campaigns[dialer.campaign_id], open_now[dialer.id])
+    dialers = {item.dialer_id: item.dialer for item in lists}
+    campaign_ids = {dialer.campaign_id for dialer in dialers.values()}
+    campaigns = {
+        campaign.id: campaign
+        for campaign in session.scalars(select(Campaign).where(Campaign.id.in_(campaign_ids)))
+    }
+    windows: dict[int, list[Schedule]] = {dialer_id: [] for dialer_id in dialers}
+    if dialers:
+        stmt = select(Schedule).where(Schedule.dialer_id.in_(list(dialers)))
+        for schedule in session.scalars(stmt):
+            windows[schedule.dialer_id].append(schedule)
+    open_now = {
+        dialer_id: is_open(windows[dialer_id], dialer.timezone)
+        for dialer_id, dialer in dialers.items()
+    }
+    return [
+        _progress(
+            item,
+            counts[item.id],
+            campaigns.get(dialers[item.dialer_id].campaign_id),
+            open_now[item.dialer_id],
         )
-    return out
+        for item in lists
+    ]
 
 
 def list_progress(list_id: int, visible: set[int] | None) -> ListProgress | None:
@@ -524,6 +537,7 @@ def monitor(
     stmt = (
         select(DialerList)
         .join(Dialer, Dialer.id == DialerList.dialer_id)
+        .options(contains_eager(DialerList.dialer))
         .where(Dialer.deleted_at.is_(None))
         .order_by((DialerList.state == "active").desc(), DialerList.id.desc())
         .limit(limit)
