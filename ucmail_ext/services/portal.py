@@ -172,30 +172,18 @@ def tray(user: Any = None) -> list[TrayItem]:
     return _items(list(_session().scalars(_visible_filter(stmt, user))))
 
 
-def _like(value: str) -> str:
-    escaped = value.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
 def search(query: str, page: int = 1, user: Any = None) -> Page[TrayItem]:
     """By campaign name, customer email, subject and customer name (partial, any case)."""
     text = " ".join((query or "").split())[:MAX_QUERY]
     stmt = select(Interaction).join(Campaign, Campaign.id == Interaction.campaign_id)
     if text:
-        pattern = _like(text)
-        stmt = stmt.where(
-            or_(
-                *(
-                    column.ilike(pattern, escape="\\")
-                    for column in (
-                        Campaign.name,
-                        Interaction.customer_email,
-                        Interaction.subject,
-                        Interaction.customer_name,
-                    )
-                )
-            )
+        columns = (
+            Campaign.name,
+            Interaction.customer_email,
+            Interaction.subject,
+            Interaction.customer_name,
         )
+        stmt = stmt.where(or_(*(column.icontains(text, autoescape=True) for column in columns)))
     stmt = _visible_filter(stmt, user).order_by(
         Interaction.last_message_at.desc(), Interaction.id.desc()
     )
