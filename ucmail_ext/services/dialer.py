@@ -556,8 +556,7 @@ def blacklist_page(query: str, page: int, per_page: int | None = None) -> Page[B
     stmt = select(BlacklistEntry).order_by(BlacklistEntry.created_at.desc(), BlacklistEntry.id)
     query = (query or "").strip().lower()[:320]
     if query:
-        escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        stmt = stmt.where(BlacklistEntry.address.like(f"%{escaped}%", escape="\\"))
+        stmt = stmt.where(BlacklistEntry.address.contains(query, autoescape=True))
     return paginate(_session(), stmt, page, per_page)
 
 
