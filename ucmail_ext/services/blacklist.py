@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -34,16 +32,6 @@ def is_blacklisted(address: str) -> bool:
     )
 
 
-def blacklisted_among(addresses: Iterable[str]) -> set[str]:
-    wanted = {normalize(a) for a in addresses}
-    if not wanted:
-        return set()
-    session = get_state().session
-    return set(
-        session.scalars(select(BlacklistEntry.address).where(BlacklistEntry.address.in_(wanted)))
-    )
-
-
 def add(
     address: str, source: str = "manual", reason: str = "", by: str | None = None
 ) -> BlacklistEntry:
@@ -65,14 +53,3 @@ def add(
         # Another worker listed it between our read and our insert: theirs stands.
         entry = session.scalar(select(BlacklistEntry).where(BlacklistEntry.address == address))
     return entry
-
-
-def remove(address: str) -> bool:
-    session = get_state().session
-    entry = session.scalar(
-        select(BlacklistEntry).where(BlacklistEntry.address == normalize(address))
-    )
-    if entry is None:
-        return False
-    session.delete(entry)
-    return True

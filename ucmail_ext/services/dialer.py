@@ -581,7 +581,7 @@ def blacklist_remove(entry_id: int, actor: str) -> ActionResult:
     if entry is None:
         return ActionResult(False, "This address is no longer on the blacklist.")
     address = entry.address
-    blacklist.remove(address)
+    _session().delete(entry)
     audit.record(actor, "blacklist.remove", None, address)
     _session().commit()
     return ActionResult(True, f"{address} was removed from the blacklist.")
