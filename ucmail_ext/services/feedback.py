@@ -33,10 +33,6 @@ def _in_campaign(campaign_id: int) -> Select[tuple[DialerRecord]]:
     )
 
 
-def _same_address(a: str, b: str) -> bool:
-    return a.strip().lower() == b.strip().lower()
-
-
 def find_record(campaign_id: int, feedback: Feedback) -> DialerRecord | None:
     session = get_state().session
     wanted = normalize_message_id(feedback.original_message_id)
@@ -66,7 +62,8 @@ def apply_feedback(campaign_id: int, feedback: Feedback) -> bool:
         return False
     # A report that names another address than the one we sent to (a forward that
     # bounced further on) tells us about the message, not about our recipient.
-    about_recipient = not feedback.recipient or _same_address(feedback.recipient, record.email)
+    same = blacklist.normalize(feedback.recipient or "") == blacklist.normalize(record.email)
+    about_recipient = not feedback.recipient or same
     if feedback.kind == "complaint":
         record.state = "spam"
         kind = feedback.feedback_type or "abuse"
