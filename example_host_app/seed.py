@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
+
 from sqlalchemy import select
 
 from example_host_app.extensions import db
 from example_host_app.models import User
 from ucmail_ext.crypto import encrypt_secret
-from ucmail_ext.models import Campaign, Dialer, DialerList, DialerRecord, Member, Template
+from ucmail_ext.models import Campaign, Dialer, Member, Template
+from ucmail_ext.services.dialer_lists import upload_list
 
 DEMO_PASSWORD = "demo"
 DEMO_USERS = (
@@ -98,28 +101,24 @@ def seed_demo(*, mail_host: str, smtp_port: int, imap_port: int) -> list[str]:
     db.session.flush()
     support.signature_template_id = signature.id
     dialer = db.session.scalar(select(Dialer).where(Dialer.name == "Welcome mailing"))
+    db.session.commit()
     if dialer is None:
         dialer = Dialer(name="Welcome mailing", campaign_id=support.id, template_id=welcome.id)
         dialer.seconds_between = 1.0
         db.session.add(dialer)
-        db.session.flush()
-        demo_list = DialerList(
-            dialer_id=dialer.id, name="Demo customers", subject="Welcome, ${name}"
+        db.session.commit()
+        # Through the real upload, so the demo list obeys the same rules as any list.
+        rows = "".join(
+            f'{support.name};customer{n}@customers.test;;;"name":"Customer {n}","plan":"Gold";\n'
+            for n in range(1, 21)
         )
-        db.session.add(demo_list)
-        db.session.flush()
-        for n in range(1, 21):
-            db.session.add(
-                DialerRecord(
-                    list_id=demo_list.id,
-                    line=n + 1,
-                    email=f"customer{n}@customers.test",
-                    variables=f'{{"name": "Customer {n}", "plan": "Gold"}}',
-                    priority=9999,
-                )
-            )
-        demo_list.total_rows = demo_list.accepted_rows = 20
-    db.session.commit()
+        upload_list(
+            dialer.id,
+            stream=io.BytesIO(rows.encode()),
+            filename="demo-customers.csv",
+            name="Demo customers",
+            subject="Welcome, ${name}",
+        )
     return [f"{email} / {DEMO_PASSWORD}  ({roles})" for email, _name, roles in DEMO_USERS] + [
         f"campaign {c.name}: {c.email_address} on {mail_host}" for c in campaigns
     ]
