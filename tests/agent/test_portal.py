@@ -388,6 +388,18 @@ def test_the_heartbeat_mirrors_the_screen_and_delivers_chat(floor: Floor, client
     assert chat.unread_for_agent(floor.agent1) == []
 
 
+def test_the_portal_shows_the_newest_chat_messages(floor: Floor, client_for) -> None:  # type: ignore[no-untyped-def]
+    for n in range(1, 261):
+        chat.send_to_agent("99", floor.agent1, f"note number {n}.")
+
+    html = client_for("agent1").get("/ucmail/agent/").get_data(True)
+
+    assert "note number 260." in html
+    assert "note number 211." in html
+    assert "note number 210." not in html
+    assert html.index("note number 211.") < html.index("note number 260.")
+
+
 def test_a_forced_logout_ends_the_portal_session(floor: Floor, app, client_for) -> None:  # type: ignore[no-untyped-def]
     client = client_for("agent1")
     assert client.get("/ucmail/agent/").status_code == 200

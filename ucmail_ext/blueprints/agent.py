@@ -159,7 +159,7 @@ def _page(
         query=query,
         results=results,
         show_images=show_images,
-        chat_history=[chat.as_dict(m) for m in chat.conversation(agent_id)][-50:],
+        chat_history=[chat.as_dict(m) for m in chat.recent(agent_id)],
         heartbeat_ms=_heartbeat_ms(),
     ), status
 

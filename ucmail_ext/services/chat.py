@@ -62,6 +62,17 @@ def conversation(agent_id: str, after_id: int = 0, limit: int = 200) -> list[Sup
     return list(rows)
 
 
+def recent(agent_id: str, limit: int = 50) -> list[SupervisorMessage]:
+    """The newest ``limit`` messages with this agent, oldest first (the portal's history)."""
+    rows = get_state().session.scalars(
+        select(SupervisorMessage)
+        .where(SupervisorMessage.agent_id == agent_id)
+        .order_by(SupervisorMessage.id.desc())
+        .limit(limit)
+    )
+    return list(rows)[::-1]
+
+
 def unread_for_agent(agent_id: str) -> list[SupervisorMessage]:
     session = get_state().session
     rows = session.scalars(
