@@ -21,7 +21,7 @@ from ucmail_ext.models import AgentState, Campaign, Interaction, Member, utcnow
 from ucmail_ext.services import presence
 from ucmail_ext.services.access import visible_campaign_ids
 from ucmail_ext.services.rating import campaign_rating_summary
-from ucmail_ext.services.schedules import zone
+from ucmail_ext.services.routing import local_day_start
 from ucmail_ext.services.service_level import service_level_today
 
 WAITING_LIMIT = 200
@@ -117,19 +117,13 @@ def threshold_level(seconds: float | None, campaign: Campaign) -> str:
     return ""
 
 
-def start_of_day(tz_name: str, now: datetime) -> datetime:
-    """Midnight today in the campaign's time zone: "today" is the campaign's day."""
-    local = now.astimezone(zone(tz_name))
-    return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(now.tzinfo)
-
-
 def today_clause(
     column: Any, campaign_column: Any, campaigns: Sequence[Campaign], now: datetime
 ) -> ColumnElement[bool]:
     """``column`` falls on today in its campaign's time zone; one clause per distinct day start."""
     by_start: dict[datetime, list[int]] = defaultdict(list)
     for campaign in campaigns:
-        by_start[start_of_day(campaign.timezone, now)].append(campaign.id)
+        by_start[local_day_start(campaign.timezone, now)].append(campaign.id)
     return or_(
         *(and_(campaign_column.in_(ids), column >= start) for start, ids in by_start.items())
     )
@@ -321,7 +315,7 @@ def campaign_figures(campaigns: Sequence[Campaign], now: datetime) -> list[Campa
                 warning_seconds=campaign.threshold_warning_seconds or 0,
                 critical_seconds=campaign.threshold_critical_seconds or 0,
                 ratings=asdict(
-                    campaign_rating_summary(campaign.id, start_of_day(campaign.timezone, now))
+                    campaign_rating_summary(campaign.id, local_day_start(campaign.timezone, now))
                 ),
             )
         )
