@@ -495,6 +495,20 @@ def _progress(
     )
 
 
+def dialers_open(dialers: Iterable[Dialer], now: datetime | None = None) -> dict[int, bool]:
+    """Whether each dialer is inside its schedules now, with one query for all of them."""
+    by_id = {dialer.id: dialer for dialer in dialers}
+    windows: dict[int, list[Schedule]] = {dialer_id: [] for dialer_id in by_id}
+    if by_id:
+        stmt = select(Schedule).where(Schedule.dialer_id.in_(list(by_id)))
+        for schedule in _session().scalars(stmt):
+            windows[schedule.dialer_id].append(schedule)
+    return {
+        dialer_id: is_open(windows[dialer_id], dialer.timezone, now)
+        for dialer_id, dialer in by_id.items()
+    }
+
+
 def progress_of(lists: list[DialerList]) -> list[ListProgress]:
     """The lists' figures in a fixed number of queries, however many dialers they span."""
     session = _session()
@@ -505,15 +519,7 @@ def progress_of(lists: list[DialerList]) -> list[ListProgress]:
         campaign.id: campaign
         for campaign in session.scalars(select(Campaign).where(Campaign.id.in_(campaign_ids)))
     }
-    windows: dict[int, list[Schedule]] = {dialer_id: [] for dialer_id in dialers}
-    if dialers:
-        stmt = select(Schedule).where(Schedule.dialer_id.in_(list(dialers)))
-        for schedule in session.scalars(stmt):
-            windows[schedule.dialer_id].append(schedule)
-    open_now = {
-        dialer_id: is_open(windows[dialer_id], dialer.timezone)
-        for dialer_id, dialer in dialers.items()
-    }
+    open_now = dialers_open(dialers.values())
     return [
         _progress(
             item,

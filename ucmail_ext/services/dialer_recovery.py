@@ -14,18 +14,18 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import Select, exists, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from ucmail_ext.dispatch import enqueue
 from ucmail_ext.extension import get_state
 from ucmail_ext.mail.parse import normalize_message_id
 from ucmail_ext.mail.thread import make_message_id
-from ucmail_ext.models import Dialer, DialerList, Schedule
+from ucmail_ext.models import Dialer, DialerList
 from ucmail_ext.services import links
+from ucmail_ext.services.dialer import dialers_open
 from ucmail_ext.services.dialer_delivery import Outcome
 from ucmail_ext.services.dialer_journal import JournalState, discard_journal, read_journal
 from ucmail_ext.services.dialer_send import LISTS, RECORDS, record, requeue_due
-from ucmail_ext.services.schedules import is_open
 
 INTERRUPTED = (
     "interrupted: the worker stopped during delivery, so it may or may not have arrived; "
@@ -105,6 +105,7 @@ def lists_needing_runner(now: datetime | None = None) -> list[int]:
     stmt: Select[Any] = (
         select(DialerList)
         .join(Dialer, Dialer.id == DialerList.dialer_id)
+        .options(contains_eager(DialerList.dialer))
         .where(
             DialerList.state == "active",
             Dialer.state == "running",
@@ -113,12 +114,9 @@ def lists_needing_runner(now: datetime | None = None) -> list[int]:
             has_work,
         )
     )
-    wanted = []
-    for dialer_list in session.scalars(stmt):
-        dialer = dialer_list.dialer
-        windows = session.scalars(select(Schedule).where(Schedule.dialer_id == dialer.id))
-        if is_open(windows, dialer.timezone, now):
-            wanted.append(dialer_list.id)
+    lists = list(session.scalars(stmt))
+    open_now = dialers_open({item.dialer for item in lists}, now)
+    wanted = [item.id for item in lists if open_now[item.dialer_id]]
     if wanted:
         # Claimed for the task about to be queued, so the next tick does not queue another.
         session.execute(update(LISTS).where(LISTS.c.id.in_(wanted)).values(heartbeat_at=now))
