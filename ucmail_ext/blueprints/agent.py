@@ -289,10 +289,8 @@ inline_image.ucmail_roles = ("agent", "supervisor")  # type: ignore[attr-defined
 @agent_bp.get("/tray.json")
 @require_role("agent")
 def tray_json() -> ResponseReturnValue:
-    status = portal.agent_status()
     return jsonify(
-        items=[item.as_dict() for item in portal.tray()],
-        status={"status": status.status, "label": status.label, "reason": status.break_reason},
+        items=[item.as_dict() for item in portal.tray()], status=portal.agent_status().as_dict()
     )
 
 
@@ -303,11 +301,10 @@ def heartbeat() -> ResponseReturnValue:
     screen = portal.screen_snapshot(_json_body().get("screen"))
     agent_id = current_agent_id() or ""
     presence.heartbeat(agent_id, portal.display_name(), screen=screen)
-    status = portal.agent_status()
     return jsonify(
         logged_out=False,
         chat=[chat.as_dict(m) for m in chat.unread_for_agent(agent_id)],
-        status={"status": status.status, "label": status.label, "reason": status.break_reason},
+        status=portal.agent_status().as_dict(),
     )
 
 
@@ -318,8 +315,7 @@ def set_status() -> ResponseReturnValue:
     reason = request.form.get("reason", "").strip() or "Break"
     presence.set_break(current_agent_id() or "", reason if wanted == "break" else None)
     if _wants_json():
-        status = portal.agent_status()
-        return jsonify(status=status.status, label=status.label, reason=status.break_reason)
+        return jsonify(portal.agent_status().as_dict())
     return redirect(request.referrer or url_for("ucmail_agent.portal"))
 
 

@@ -87,6 +87,10 @@ class AgentStatus:
     break_reason: str
     paused: bool
 
+    def as_dict(self) -> dict[str, str]:
+        """What the portal's live feeds report (tray, heartbeat, status change)."""
+        return {"status": self.status, "label": self.label, "reason": self.break_reason}
+
 
 def _session() -> Any:
     return get_state().session
