@@ -10,7 +10,7 @@ from flask import Response, render_template, request
 
 from ucmail_ext.auth import csrf_exempt
 from ucmail_ext.blueprints.common import make_blueprint
-from ucmail_ext.services import tracking
+from ucmail_ext.services import rating, tracking
 
 tracking_bp = make_blueprint("tracking", __name__)
 
@@ -51,7 +51,5 @@ def unsubscribe(token: str) -> Response:
 @tracking_bp.get("/rate/<token>/<int:score>")
 @csrf_exempt
 def rate(token: str, score: int) -> Response:
-    from ucmail_ext.services.rating import record_rating
-
-    outcome = record_rating(token, score)
+    outcome = rating.record_rating(token, score)
     return _page("ucmail/tracking/rating.html", 200 if outcome.ok else 400, outcome=outcome)
