@@ -12,8 +12,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql.elements import ColumnElement
 
 from ucmail_ext.dispatch import enqueue
 from ucmail_ext.extension import get_state
@@ -56,6 +57,16 @@ def is_online(state: AgentState, now: datetime | None = None) -> bool:
 
 def is_routable(state: AgentState, now: datetime | None = None) -> bool:
     return is_online(state, now) and state.status == "free" and not state.paused
+
+
+def routable_clause(now: datetime) -> ColumnElement[bool]:
+    """:func:`is_routable`, as SQL: online, free (not on break), not paused."""
+    return and_(
+        AgentState.status == "free",
+        AgentState.paused.is_(False),
+        AgentState.last_heartbeat_at.is_not(None),
+        AgentState.last_heartbeat_at >= now - _timeout(),
+    )
 
 
 def display_status(state: AgentState, now: datetime | None = None) -> str:

@@ -21,16 +21,15 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from flask import current_app
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import aliased
 
 from ucmail_ext.extension import get_state
 from ucmail_ext.models import AgentState, Campaign, Interaction, Member, utcnow
-from ucmail_ext.services import schedules
+from ucmail_ext.services import presence, schedules
 
 STRATEGIES = ("linear", "rrmemory", "leastrecent", "fewestcalls", "random")
 _NEVER = datetime.min.replace(tzinfo=UTC)
@@ -118,20 +117,6 @@ def order_candidates(
 # --------------------------------------------------------------------------- queries
 
 
-def _online_after(now: datetime) -> datetime:
-    return now - timedelta(seconds=current_app.config["UCMAIL_HEARTBEAT_TIMEOUT"])
-
-
-def _routable_clause(now: datetime) -> Any:
-    """presence.is_routable, as SQL: online, free (not on break), not paused."""
-    return and_(
-        AgentState.status == "free",
-        AgentState.paused.is_(False),
-        AgentState.last_heartbeat_at.is_not(None),
-        AgentState.last_heartbeat_at >= _online_after(now),
-    )
-
-
 def local_day_start(tz_name: str, now: datetime) -> datetime:
     """Midnight today in the campaign's time zone, as an aware UTC datetime."""
     local = now.astimezone(schedules.zone(tz_name))
@@ -166,7 +151,7 @@ def candidates_for(campaign: CampaignRules, now: datetime) -> tuple[list[Candida
     index = {agent_id: i for i, agent_id in enumerate(member_ids)}
     states = session.execute(
         select(AgentState.agent_id, AgentState.last_assigned_at).where(
-            AgentState.agent_id.in_(member_ids), _routable_clause(now)
+            AgentState.agent_id.in_(member_ids), presence.routable_clause(now)
         )
     ).all()
     if not states:
@@ -238,14 +223,14 @@ def _claim_oldest(campaign_id: int) -> int | None:
 def _lock_agent(agent_id: str, now: datetime) -> bool:
     locked = _session().scalar(
         select(AgentState.agent_id)
-        .where(AgentState.agent_id == agent_id, _routable_clause(now))
+        .where(AgentState.agent_id == agent_id, presence.routable_clause(now))
         .with_for_update(skip_locked=True)
     )
     return locked is not None
 
 
 def _try_assign(campaign: CampaignRules, interaction_id: int, agent_id: str, now: datetime) -> bool:
-    still_routable = exists().where(AgentState.agent_id == agent_id, _routable_clause(now))
+    still_routable = exists().where(AgentState.agent_id == agent_id, presence.routable_clause(now))
     result = _session().execute(
         update(Interaction)
         .where(
