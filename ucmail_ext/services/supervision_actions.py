@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from ucmail_ext.extension import get_state
 from ucmail_ext.models import (
@@ -151,7 +152,11 @@ def _spy_message(message: Message) -> SpyMessage:
 
 
 def _spy_messages(interaction_id: int, after_id: int) -> list[SpyMessage]:
-    stmt = select(Message).where(Message.interaction_id == interaction_id)
+    stmt = (
+        select(Message)
+        .where(Message.interaction_id == interaction_id)
+        .options(selectinload(Message.attachments))
+    )
     if after_id:
         stmt = stmt.where(Message.id > after_id).order_by(Message.id).limit(SPY_HISTORY)
         return [_spy_message(m) for m in _session().scalars(stmt)]
