@@ -32,8 +32,6 @@ from ucmail_ext.mail.thread import make_message_id
 from ucmail_ext.models import Campaign, Dialer, DialerList, Template, Upload
 from ucmail_ext.services import links, storage
 
-# Variables every message has; a CSV column of the same name cannot replace them.
-BUILTIN_VARIABLES = ("email", "unsubscribe_url")
 _ATTACHMENT_CACHE_BYTES = 64 * 1024 * 1024
 _PLACEHOLDER = "UCMAILTOKEN"
 
@@ -263,6 +261,7 @@ class ListComposer:
             return NotSendable(record.id, "failed", "the stored variables are not readable")
         unsubscribe_token = self._unsubscribe_token(record.id)
         unsubscribe_url = f"{self._unsubscribe[0]}{unsubscribe_token}{self._unsubscribe[1]}"
+        # Variables every message has; a CSV column of the same name cannot replace them.
         values = {**row_values, "email": record.email, "unsubscribe_url": unsubscribe_url}
 
         body = _body_from(record.message, "") if record.message.strip() else self._default_body
