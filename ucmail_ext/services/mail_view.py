@@ -19,6 +19,8 @@ from datetime import datetime
 from typing import IO, Any
 
 from flask import send_file, url_for
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
 from ucmail_ext.crypto import make_token, read_token
@@ -104,6 +106,25 @@ def visible_interaction(interaction_id: int, user: Any = None) -> Interaction:
     if visible is not None and interaction.campaign_id not in visible:
         raise NotFound(interaction_id)
     return interaction
+
+
+def conversation_messages(interaction: Interaction, *, with_raw: bool = False) -> list[Message]:
+    """The interaction's messages in order, their files loaded in the same round trip.
+
+    ``interaction.messages`` would load each message's attachments (and stored
+    source) with one more query per message; ``with_raw`` also loads the sources,
+    for exports.
+    """
+    loads = [selectinload(Message.attachments)]
+    if with_raw:
+        loads.append(selectinload(Message.raw))
+    stmt = (
+        select(Message)
+        .where(Message.interaction_id == interaction.id)
+        .order_by(Message.id)
+        .options(*loads)
+    )
+    return list(_session().scalars(stmt))
 
 
 # --------------------------------------------------------------------------- the page

@@ -23,7 +23,11 @@ from pathlib import Path
 
 from ucmail_ext.models import Attachment, Message
 from ucmail_ext.services import storage
-from ucmail_ext.services.mail_view import attachment_name, visible_interaction
+from ucmail_ext.services.mail_view import (
+    attachment_name,
+    conversation_messages,
+    visible_interaction,
+)
 
 # What str.splitlines() would split on, plus NUL and the other C0 controls.
 _HEADER_BREAKS = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
@@ -117,7 +121,7 @@ def _mbox_from_line(message: Message) -> bytes:
 
 def _messages(interaction_id: int) -> tuple[int, list[Message]]:
     interaction = visible_interaction(interaction_id)
-    return interaction.id, list(interaction.messages)
+    return interaction.id, conversation_messages(interaction, with_raw=True)
 
 
 def export_zip(interaction_id: int) -> ExportFile:

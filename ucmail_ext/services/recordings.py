@@ -24,7 +24,12 @@ from sqlalchemy import Select, func, select
 from ucmail_ext.extension import get_state
 from ucmail_ext.models import Campaign, Interaction, Member
 from ucmail_ext.services.access import visible_campaign_ids
-from ucmail_ext.services.mail_view import MessageView, message_view, visible_interaction
+from ucmail_ext.services.mail_view import (
+    MessageView,
+    conversation_messages,
+    message_view,
+    visible_interaction,
+)
 from ucmail_ext.services.pagination import Page, paginate
 from ucmail_ext.services.supervision import user_name
 
@@ -276,6 +281,7 @@ def conversation(
         arrived_at=interaction.arrived_at,
         closed_at=interaction.closed_at,
         messages=[
-            message_view(m, inline_url, image_origin, show_images) for m in interaction.messages
+            message_view(m, inline_url, image_origin, show_images)
+            for m in conversation_messages(interaction)
         ],
     )
