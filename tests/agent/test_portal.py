@@ -284,6 +284,20 @@ def test_a_new_interaction_needs_a_campaign_of_mine(floor: Floor, client_for) ->
     assert response.status_code == 404
 
 
+def test_a_new_interaction_needs_an_enabled_campaign(floor: Floor, client_for) -> None:  # type: ignore[no-untyped-def]
+    session().get(Campaign, floor.campaign_id).enabled = False
+    session().commit()
+
+    response = post(
+        client_for("agent1"),
+        floor.app,
+        f"/ucmail/agent/new?campaign={floor.campaign_id}",
+        {"to": "x@example.org", "subject": "Hi", "body": "."},
+    )
+
+    assert response.status_code == 404
+
+
 def test_closing_frees_the_agent_for_the_next_in_queue(floor: Floor, client_for) -> None:  # type: ignore[no-untyped-def]
     campaign = session().get(Campaign, floor.campaign_id)
     campaign.max_per_agent = 1

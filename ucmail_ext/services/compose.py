@@ -21,7 +21,6 @@ from html import escape
 from typing import Any, BinaryIO
 
 from flask import current_app
-from sqlalchemy import select
 
 from ucmail_ext.crypto import make_token
 from ucmail_ext.dispatch import enqueue
@@ -33,7 +32,8 @@ from ucmail_ext.mail.thread import new_message_id, quote_history, strip_reply_pr
 from ucmail_ext.mail.thread import subject_token as token_for
 from ucmail_ext.models import Attachment, Campaign, Interaction, Message, Template, utcnow
 from ucmail_ext.services import links, portal, presence, storage
-from ucmail_ext.services.access import visible_campaign_ids
+from ucmail_ext.services.access import can_see_campaign, visible_campaign_ids
+from ucmail_ext.services.campaigns import live_campaigns
 from ucmail_ext.services.templates import templates_for_campaign
 
 ANSWER_KINDS = ("reply", "history", "forward")
@@ -231,18 +231,20 @@ def new_draft(campaign_id: int | None = None) -> Draft:
 
 def campaigns_for_new() -> list[Campaign]:
     """Live campaigns this user may write from (an agent: those they belong to)."""
-    stmt = select(Campaign).where(Campaign.deleted_at.is_(None), Campaign.enabled.is_(True))
-    visible = visible_campaign_ids()
-    if visible is not None:
-        stmt = stmt.where(Campaign.id.in_(sorted(visible) or [-1]))
-    return list(_session().scalars(stmt.order_by(Campaign.name, Campaign.id)))
+    return [c for c in live_campaigns(visible_campaign_ids()) if c.enabled]
 
 
 def _usable_campaign(campaign_id: int) -> Campaign:
-    for campaign in campaigns_for_new():
-        if campaign.id == campaign_id:
-            return campaign
-    raise portal.NotFound(campaign_id)
+    """One of :func:`campaigns_for_new`, without reading the others."""
+    campaign = _session().get(Campaign, campaign_id)
+    if (
+        campaign is None
+        or campaign.deleted_at is not None
+        or not campaign.enabled
+        or not can_see_campaign(campaign.id)
+    ):
+        raise portal.NotFound(campaign_id)
+    return campaign
 
 
 def template_choices(campaign_id: int) -> list[Template]:
