@@ -29,9 +29,9 @@ from sqlalchemy.orm import aliased
 
 from ucmail_ext.extension import get_state
 from ucmail_ext.models import AgentState, Campaign, Interaction, Member, utcnow
+from ucmail_ext.models.campaign import STRATEGIES
 from ucmail_ext.services import presence, schedules
 
-STRATEGIES = ("linear", "rrmemory", "leastrecent", "fewestcalls", "random")
 _NEVER = datetime.min.replace(tzinfo=UTC)
 
 
