@@ -22,7 +22,6 @@ from typing import Any, BinaryIO
 
 from flask import current_app
 
-from ucmail_ext.crypto import make_token
 from ucmail_ext.dispatch import enqueue
 from ucmail_ext.extension import get_state
 from ucmail_ext.mail.headers import HeaderInjectionError, check_header_value, is_valid_address
@@ -31,7 +30,7 @@ from ucmail_ext.mail.render import render
 from ucmail_ext.mail.thread import new_message_id, quote_history, strip_reply_prefixes
 from ucmail_ext.mail.thread import subject_token as token_for
 from ucmail_ext.models import Attachment, Campaign, Interaction, Message, Template, utcnow
-from ucmail_ext.services import links, portal, presence, storage
+from ucmail_ext.services import links, portal, presence, rating, storage
 from ucmail_ext.services.access import can_see_campaign, visible_campaign_ids
 from ucmail_ext.services.campaigns import live_campaigns
 from ucmail_ext.services.templates import templates_for_campaign
@@ -40,8 +39,6 @@ ANSWER_KINDS = ("reply", "history", "forward")
 KINDS = (*ANSWER_KINDS, "new")
 MAX_RECIPIENTS = 50
 MAX_REFERENCES = 20
-RATING_SCORES = (1, 2, 3, 4, 5)
-RATING_ENDPOINT = "ucmail_tracking.rate"
 _CONTENT_TYPE = re.compile(r"[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*")
 _SPLIT = re.compile(r"[,;\s]+")
 
@@ -371,30 +368,6 @@ def text_to_html(text: str) -> str:
     )
 
 
-def rating_links(message_id: int) -> list[tuple[int, str]]:
-    token = make_token("rating", {"m": message_id})
-    return [(n, links.external_url(RATING_ENDPOINT, token=token, score=n)) for n in RATING_SCORES]
-
-
-def _rating_block(campaign: Campaign, message_id: int) -> tuple[str, str]:
-    """The "motivation to qualify" title and 1-5 signed links, as text and as HTML."""
-    if not campaign.rating_enabled or RATING_ENDPOINT not in current_app.view_functions:
-        return "", ""
-    title = campaign.rating_motivation or "How did we do?"
-    found = rating_links(message_id)
-    text = "\n\n" + title + "\n" + "\n".join(f"{'★' * n}{'☆' * (5 - n)} {url}" for n, url in found)
-    cells = "".join(
-        f'<a href="{escape(url)}" title="{n} of 5" style="text-decoration:none;font-size:24px;'
-        f'color:#f5a623;padding:0 4px">{"★" * n}</a>'
-        for n, url in found
-    )
-    html = (
-        '<div style="margin-top:24px;font-family:Arial,Helvetica,sans-serif">'
-        f'<p style="font-weight:bold;margin:0 0 8px">{escape(title)}</p><p>{cells}</p></div>'
-    )
-    return text, html
-
-
 def _references(parent: Message | None) -> tuple[str, str]:
     if parent is None:
         return "", ""
@@ -444,7 +417,7 @@ def _store_message(
     session.add(message)
     session.flush()
     if composed.kind != "forward":
-        rating_text, rating_html = _rating_block(campaign, message.id)
+        rating_text, rating_html = rating.email_block(campaign, message.id)
         message.text += rating_text
         message.html += rating_html
     interaction.message_count = (interaction.message_count or 0) + 1
@@ -539,7 +512,6 @@ __all__ = [
     "campaigns_for_new",
     "draft_for",
     "new_draft",
-    "rating_links",
     "signature",
     "start",
     "template_choices",

@@ -1,6 +1,7 @@
 """The customer's 1-5 rating of an answer, from the signed links in the email.
 
-The link carries a token signed for the "rating" purpose and naming one outgoing
+:func:`email_block` adds the links to an agent's answer; :func:`record_rating`
+reads them back. The link carries a token signed for the "rating" purpose and naming one outgoing
 message; it arrives without a session, from any mail client, possibly many times
 (link scanners, a change of mind). One Rating per message: a later click updates
 the score rather than adding a vote.
@@ -10,16 +11,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from html import escape
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ucmail_ext.crypto import read_token
+from ucmail_ext.crypto import make_token, read_token
 from ucmail_ext.extension import get_state
 from ucmail_ext.models import Campaign, Message, Rating, utcnow
+from ucmail_ext.services import links
 
 SCORES = range(1, 6)
+ENDPOINT = "ucmail_tracking.rate"
 DEFAULT_THANKS = "Thank you for your rating."
 INVALID_LINK = "This rating link is not valid."
 
@@ -40,6 +45,30 @@ class RatingSummary:
 
 def _session() -> Any:
     return get_state().session
+
+
+def rating_links(message_id: int) -> list[tuple[int, str]]:
+    token = make_token("rating", {"m": message_id})
+    return [(n, links.external_url(ENDPOINT, token=token, score=n)) for n in SCORES]
+
+
+def email_block(campaign: Campaign, message_id: int) -> tuple[str, str]:
+    """The "motivation to qualify" title and 1-5 signed links, as text and as HTML."""
+    if not campaign.rating_enabled or ENDPOINT not in current_app.view_functions:
+        return "", ""
+    title = campaign.rating_motivation or "How did we do?"
+    found = rating_links(message_id)
+    text = "\n\n" + title + "\n" + "\n".join(f"{'★' * n}{'☆' * (5 - n)} {url}" for n, url in found)
+    cells = "".join(
+        f'<a href="{escape(url)}" title="{n} of 5" style="text-decoration:none;font-size:24px;'
+        f'color:#f5a623;padding:0 4px">{"★" * n}</a>'
+        for n, url in found
+    )
+    html = (
+        '<div style="margin-top:24px;font-family:Arial,Helvetica,sans-serif">'
+        f'<p style="font-weight:bold;margin:0 0 8px">{escape(title)}</p><p>{cells}</p></div>'
+    )
+    return text, html
 
 
 def _rated_message(token: str) -> Message | None:
