@@ -92,13 +92,13 @@ def record_rating(token: str, score: int) -> RatingOutcome:
     session = _session()
     campaign = session.get(Campaign, message.campaign_id)
     now = utcnow()
-    changed = session.execute(
+    rescore = (
         update(Rating)
         .where(Rating.message_id == message.id)
         .values(score=score, updated_at=now)
         .execution_options(synchronize_session=False)
-    ).rowcount
-    if not changed:
+    )
+    if not session.execute(rescore).rowcount:
         try:
             with session.begin_nested():
                 session.add(
@@ -114,12 +114,7 @@ def record_rating(token: str, score: int) -> RatingOutcome:
                 )
         except IntegrityError:
             # Two clicks at once: the other one inserted first, so this one updates.
-            session.execute(
-                update(Rating)
-                .where(Rating.message_id == message.id)
-                .values(score=score, updated_at=now)
-                .execution_options(synchronize_session=False)
-            )
+            session.execute(rescore)
     session.commit()
     thanks = (campaign.rating_thanks if campaign else "") or DEFAULT_THANKS
     return RatingOutcome(True, thanks=thanks)
