@@ -48,23 +48,16 @@ def service_level_today(campaign_id: int, now: datetime | None = None) -> Servic
     if campaign is None:
         return ServiceLevel(0, 0, 100.0, None)
     limit = float(campaign.service_level_seconds)
-    rows = (
-        _session()
-        .execute(
-            select(Interaction.arrived_at, Interaction.first_response_at).where(
-                Interaction.campaign_id == campaign_id,
-                Interaction.origin.in_(CUSTOMER_ORIGINS),
-                or_(
-                    Interaction.arrived_at >= local_day_start(campaign.timezone, now),
-                    Interaction.first_response_at >= local_day_start(campaign.timezone, now),
-                ),
-            )
+    start = local_day_start(campaign.timezone, now)
+    rows = _session().execute(
+        select(Interaction.arrived_at, Interaction.first_response_at).where(
+            Interaction.campaign_id == campaign_id,
+            Interaction.origin.in_(CUSTOMER_ORIGINS),
+            or_(Interaction.arrived_at >= start, Interaction.first_response_at >= start),
         )
-        .all()
     )
     waits: list[float] = []
     overdue = 0
-    start = local_day_start(campaign.timezone, now)
     for arrived_at, first_response_at in rows:
         if first_response_at is None:
             if arrived_at >= start and (now - arrived_at).total_seconds() > limit:
