@@ -414,6 +414,13 @@ def test_the_portal_shows_the_newest_chat_messages(floor: Floor, client_for) -> 
     assert html.index("note number 211.") < html.index("note number 260.")
 
 
+def test_the_heartbeat_beats_three_times_per_timeout_within_1_to_5_seconds(floor: Floor) -> None:
+    config = floor.app.config
+    for timeout, expected in ((60, 5000), (9, 3000), (1, 1000)):
+        config["UCMAIL_HEARTBEAT_TIMEOUT"] = timeout
+        assert presence.heartbeat_interval_ms() == expected, timeout
+
+
 def test_a_forced_logout_ends_the_portal_session(floor: Floor, app, client_for) -> None:  # type: ignore[no-untyped-def]
     client = client_for("agent1")
     assert client.get("/ucmail/agent/").status_code == 200

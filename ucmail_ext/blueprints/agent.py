@@ -120,11 +120,6 @@ def _composed(kind: str) -> compose.Composed:
     )
 
 
-def _heartbeat_ms() -> int:
-    timeout_ms = int(current_app.config["UCMAIL_HEARTBEAT_TIMEOUT"]) * 1000
-    return max(1000, min(5000, timeout_ms // 3))
-
-
 def _page(
     open_id: int | None,
     kind: str = "",
@@ -160,7 +155,7 @@ def _page(
         results=results,
         show_images=show_images,
         chat_history=[chat.as_dict(m) for m in chat.recent(agent_id)],
-        heartbeat_ms=_heartbeat_ms(),
+        heartbeat_ms=presence.heartbeat_interval_ms(),
     ), status
 
 
@@ -250,7 +245,7 @@ def new_interaction() -> ResponseReturnValue:
         templates=compose.template_choices(campaign_id) if campaign_id else [],
         draft=draft,
         errors=errors,
-        heartbeat_ms=_heartbeat_ms(),
+        heartbeat_ms=presence.heartbeat_interval_ms(),
     ), (400 if errors else 200)
 
 

@@ -49,6 +49,12 @@ def _timeout() -> timedelta:
     return timedelta(seconds=current_app.config["UCMAIL_HEARTBEAT_TIMEOUT"])
 
 
+def heartbeat_interval_ms() -> int:
+    """How often the portal beats: three times per timeout, between 1 and 5 seconds."""
+    timeout_ms = int(_timeout().total_seconds() * 1000)
+    return max(1000, min(5000, timeout_ms // 3))
+
+
 def is_online(state: AgentState, now: datetime | None = None) -> bool:
     if state.status not in ONLINE_STATUSES or state.last_heartbeat_at is None:
         return False
