@@ -55,9 +55,26 @@ def _session() -> Any:
     return get_state().session
 
 
+def display_name(user: Any) -> str:
+    """What ucmail calls a host user: its ``name``, else ``display_name``, else ``str(user)``."""
+    return str(getattr(user, "name", None) or getattr(user, "display_name", None) or user)
+
+
+def user_name(agent_id: str, fallback: str = "") -> str:
+    """The host's name for a user id (the ``user_lookup`` hook), else ``fallback`` or the id."""
+    try:
+        user = get_state().hooks["user_lookup"](agent_id)
+    except Exception:  # a host lookup that fails must not blank the whole screen
+        user = None
+    if user is not None:
+        name = display_name(user)
+        if name:
+            return name
+    return fallback or agent_id
+
+
 def _info(user: Any) -> AgentInfo:
-    name = getattr(user, "name", None) or str(user)
-    return AgentInfo(str(user.get_id()), str(name), str(getattr(user, "email", "") or ""))
+    return AgentInfo(str(user.get_id()), display_name(user), str(getattr(user, "email", "") or ""))
 
 
 def list_agents() -> list[AgentInfo]:
@@ -76,13 +93,6 @@ def find_agent(agent_id: str) -> AgentInfo | None:
     return _info(user)
 
 
-def agent_name(agent_id: str) -> str:
-    user = get_state().hooks["user_lookup"](agent_id)
-    if user is None:
-        return f"user {agent_id}"
-    return str(getattr(user, "name", None) or user)
-
-
 def members_of(campaign_ids: Iterable[int]) -> list[MemberRow]:
     ids = sorted(set(campaign_ids))
     if not ids:
@@ -97,7 +107,7 @@ def members_of(campaign_ids: Iterable[int]) -> list[MemberRow]:
     rows = []
     for member, campaign_name in _session().execute(stmt):
         if member.agent_id not in names:
-            names[member.agent_id] = agent_name(member.agent_id)
+            names[member.agent_id] = user_name(member.agent_id, f"user {member.agent_id}")
         rows.append(
             MemberRow(member.campaign_id, campaign_name, member.agent_id, names[member.agent_id])
         )

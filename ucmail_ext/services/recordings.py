@@ -30,8 +30,8 @@ from ucmail_ext.services.mail_view import (
     message_view,
     visible_interaction,
 )
+from ucmail_ext.services.members import user_name
 from ucmail_ext.services.pagination import Page, paginate
-from ucmail_ext.services.supervision import user_name
 
 MAX_FILTER_LENGTH = 320
 MAX_PICKED = 200

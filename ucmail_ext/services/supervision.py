@@ -20,6 +20,7 @@ from ucmail_ext.extension import get_state
 from ucmail_ext.models import AgentState, Campaign, Interaction, Member, utcnow
 from ucmail_ext.services import presence
 from ucmail_ext.services.access import visible_campaign_ids
+from ucmail_ext.services.members import user_name
 from ucmail_ext.services.rating import campaign_rating_summary
 from ucmail_ext.services.routing import local_day_start
 from ucmail_ext.services.service_level import service_level_today
@@ -127,20 +128,6 @@ def today_clause(
     return or_(
         *(and_(campaign_column.in_(ids), column >= start) for start, ids in by_start.items())
     )
-
-
-def user_name(agent_id: str, fallback: str = "") -> str:
-    """The host's name for a user (the ``user_lookup`` hook), else what the portal sent."""
-    user = None
-    try:
-        user = get_state().hooks["user_lookup"](agent_id)
-    except Exception:  # a host lookup that fails must not blank the whole screen
-        user = None
-    if user is not None:
-        name = getattr(user, "name", None) or getattr(user, "display_name", None) or str(user)
-        if name:
-            return str(name)
-    return fallback or agent_id
 
 
 def completed_today(

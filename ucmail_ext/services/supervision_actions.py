@@ -29,11 +29,11 @@ from ucmail_ext.models import (
 )
 from ucmail_ext.services import audit, chat, presence
 from ucmail_ext.services.mail_view import MessageHead, attachment_name, message_head
+from ucmail_ext.services.members import user_name
 from ucmail_ext.services.supervision import (
     completed_today,
     selectable_campaigns,
     today_clause,
-    user_name,
 )
 
 VIEW_ACTIONS = ("spy", "monitor", "info")
