@@ -182,15 +182,8 @@ def send_answer(interaction_id: int) -> ResponseReturnValue:
     try:
         compose.answer(interaction_id, composed)
     except compose.ComposeError as exc:
-        typed = compose.Draft(
-            kind=kind,
-            to=composed.to,
-            cc=composed.cc,
-            subject=composed.subject,
-            body=composed.body,
-            source_message_id=composed.source_message_id,
-        )
-        return _page(interaction_id, kind, status=400, draft=typed, errors=exc.errors)
+        draft = composed.as_draft()
+        return _page(interaction_id, kind, status=400, draft=draft, errors=exc.errors)
     flash("Your message is on its way.", "success")
     return redirect(url_for("ucmail_agent.portal", open=interaction_id))
 
@@ -235,7 +228,7 @@ def new_interaction() -> ResponseReturnValue:
             else:
                 flash("Your message is on its way.", "success")
                 return redirect(url_for("ucmail_agent.portal", open=interaction.id))
-        draft = compose.Draft("new", composed.to, composed.cc, composed.subject, composed.body)
+        draft = composed.as_draft()
     else:
         draft = compose.new_draft(campaign_id)
     return render_template(

@@ -72,6 +72,10 @@ class Composed:
     files: Sequence[NewFile] = ()
     source_message_id: int | None = None
 
+    def as_draft(self) -> Draft:
+        """What the agent typed, back in the editor after a form error."""
+        return Draft(self.kind, self.to, self.cc, self.subject, self.body, self.source_message_id)
+
 
 @dataclass(frozen=True)
 class Draft:
