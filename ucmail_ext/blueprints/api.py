@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from ucmail_ext.auth import current_agent_id, require_role
 from ucmail_ext.blueprints.common import make_blueprint
 from ucmail_ext.services import campaigns, members, templates
-from ucmail_ext.services.access import can_see_campaign, visible_campaign_ids
+from ucmail_ext.services.access import visible_campaign_ids
 from ucmail_ext.services.health import database_summary
 from ucmail_ext.services.pagination import Page, parse_page
 
@@ -84,22 +84,17 @@ def _actor() -> str:
 
 
 def _campaign(campaign_id: int) -> Any:
-    if not can_see_campaign(campaign_id):
-        abort(404, description=f"No campaign {campaign_id}.")
     try:
-        return campaigns.get_campaign(campaign_id)
+        return campaigns.visible_campaign(campaign_id)
     except campaigns.CampaignNotFound:
         abort(404, description=f"No campaign {campaign_id}.")
 
 
 def _template(template_id: int) -> Any:
     try:
-        template = templates.get_template(template_id)
+        return templates.visible_template(template_id)
     except templates.TemplateNotFound:
         abort(404, description=f"No template {template_id}.")
-    if template.campaign_id is not None and not can_see_campaign(template.campaign_id):
-        abort(404, description=f"No template {template_id}.")
-    return template
 
 
 def _check_body(result: campaigns.CampaignResult) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from ucmail_ext.blueprints.common import form_fields, make_blueprint, schedule_r
 from ucmail_ext.models import Campaign
 from ucmail_ext.models.campaign import SECURITY_MODES, STRATEGIES
 from ucmail_ext.services import campaigns as service
-from ucmail_ext.services.access import can_see_campaign, visible_campaign_ids
+from ucmail_ext.services.access import visible_campaign_ids
 from ucmail_ext.services.pagination import parse_page
 from ucmail_ext.services.schedules import DAY_NAMES
 from ucmail_ext.services.templates import templates_for_campaign
@@ -90,10 +90,8 @@ def _render(
 
 
 def _campaign_or_404(campaign_id: int) -> Campaign:
-    if not can_see_campaign(campaign_id):
-        abort(404)
     try:
-        return service.get_campaign(campaign_id)
+        return service.visible_campaign(campaign_id)
     except service.CampaignNotFound:
         abort(404)
 

@@ -16,7 +16,7 @@ from ucmail_ext.auth import current_agent_id, has_role, require_role
 from ucmail_ext.blueprints.common import make_blueprint
 from ucmail_ext.models import Template
 from ucmail_ext.services import templates as service
-from ucmail_ext.services.access import can_see_campaign, visible_campaign_ids
+from ucmail_ext.services.access import visible_campaign_ids
 from ucmail_ext.services.campaigns import live_campaigns
 from ucmail_ext.services.pagination import parse_page
 
@@ -66,12 +66,9 @@ def _render(
 
 def _template_or_404(template_id: int) -> Template:
     try:
-        template = service.get_template(template_id)
+        return service.visible_template(template_id)
     except service.TemplateNotFound:
         abort(404)
-    if template.campaign_id is not None and not can_see_campaign(template.campaign_id):
-        abort(404)
-    return template
 
 
 def _actor() -> str:

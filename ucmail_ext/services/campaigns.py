@@ -31,6 +31,7 @@ from ucmail_ext.mail.headers import is_valid_address
 from ucmail_ext.models import Campaign, Schedule, utcnow
 from ucmail_ext.models.campaign import SECURITY_MODES, STRATEGIES
 from ucmail_ext.services import audit
+from ucmail_ext.services.access import can_see_campaign
 from ucmail_ext.services.mailboxes import imap_settings, smtp_settings
 from ucmail_ext.services.pagination import Page, paginate
 from ucmail_ext.services.schedules import DAY_NAMES, is_valid_zone
@@ -165,6 +166,14 @@ def get_campaign(campaign_id: int) -> Campaign:
     if campaign is None or campaign.deleted_at is not None:
         raise CampaignNotFound(f"no campaign {campaign_id}")
     return campaign
+
+
+def visible_campaign(campaign_id: int) -> Campaign:
+    """The live campaign if the current user may see it (services/access); else
+    CampaignNotFound, exactly like a missing one, so ids cannot be probed."""
+    if not can_see_campaign(campaign_id):
+        raise CampaignNotFound(f"no campaign {campaign_id}")
+    return get_campaign(campaign_id)
 
 
 def _live(visible: Collection[int] | None) -> Select[tuple[Campaign]]:

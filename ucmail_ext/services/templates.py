@@ -23,6 +23,7 @@ from ucmail_ext.mail.render import render, render_html, variables_in
 from ucmail_ext.mail.sanitize import sanitize_html
 from ucmail_ext.models import Campaign, Dialer, Template
 from ucmail_ext.services import audit
+from ucmail_ext.services.access import can_see_campaign
 from ucmail_ext.services.pagination import Page, paginate
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,15 @@ def _session() -> Any:
 def get_template(template_id: int) -> Template:
     template = _session().get(Template, template_id)
     if template is None:
+        raise TemplateNotFound(f"no template {template_id}")
+    return template
+
+
+def visible_template(template_id: int) -> Template:
+    """The template if the current user may see it: a global one, or one of a campaign
+    they may see; else TemplateNotFound, exactly like a missing one."""
+    template = get_template(template_id)
+    if template.campaign_id is not None and not can_see_campaign(template.campaign_id):
         raise TemplateNotFound(f"no template {template_id}")
     return template
 
