@@ -56,4 +56,3 @@ def is_open(windows: Iterable[Window], tz_name: str, now: datetime | None = None
         return True
     local = (now or datetime.now(UTC)).astimezone(zone(tz_name))
     return any(window_contains(w, local) for w in windows)
-
