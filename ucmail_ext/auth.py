@@ -45,12 +45,13 @@ def has_role(role: str, user: Any = None) -> bool:
     return bool(check(user, "admin") or check(user, role))
 
 
-def _wants_json() -> bool:
+def wants_json() -> bool:
+    """A fetch() from our pages or an API client: answer errors as JSON, not pages."""
     return request.is_json or request.accept_mimetypes.best == "application/json"
 
 
 def _deny_anonymous() -> Any:
-    if _wants_json():
+    if wants_json():
         return jsonify(error="login required", fields={}), 401
     login_view = getattr(current_app, "login_manager", None)
     view = getattr(login_view, "login_view", None)
@@ -71,7 +72,7 @@ def require_role(*roles: str) -> Callable[[F], F]:
             if current_agent_id() is None:
                 return _deny_anonymous()
             if not any(has_role(role) for role in roles):
-                if _wants_json():
+                if wants_json():
                     return jsonify(error="forbidden", fields={}), 403
                 abort(403)
             return view(*args, **kwargs)
@@ -105,7 +106,7 @@ def check_csrf() -> Any:
         validate_csrf(token)
     except (ValidationError, CSRFError) as exc:
         message = getattr(exc, "description", None) or str(exc) or "The CSRF token is missing."
-        if _wants_json() or request.path.startswith(current_app.config["UCMAIL_API_PREFIX"]):
+        if wants_json() or request.path.startswith(current_app.config["UCMAIL_API_PREFIX"]):
             return jsonify(error="csrf", message=message, fields={}), 400
         abort(400, description=message)
     return None

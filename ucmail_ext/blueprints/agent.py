@@ -25,7 +25,7 @@ from flask import (
 from flask.typing import ResponseReturnValue
 from flask_login import logout_user
 
-from ucmail_ext.auth import current_agent_id, require_role
+from ucmail_ext.auth import current_agent_id, require_role, wants_json
 from ucmail_ext.blueprints.common import make_blueprint
 from ucmail_ext.services import chat, compose, mail_view, portal, presence, send
 from ucmail_ext.services.pagination import parse_page
@@ -36,10 +36,6 @@ EPOCH_KEY = "ucmail_epoch"
 
 
 # --------------------------------------------------------------------------- plumbing
-
-
-def _wants_json() -> bool:
-    return request.is_json or request.accept_mimetypes.best == "application/json"
 
 
 @agent_bp.before_request
@@ -56,7 +52,7 @@ def enforce_forced_logout() -> ResponseReturnValue | None:
         return None
     session.pop(EPOCH_KEY, None)
     logout_user()
-    if _wants_json() or request.method != "GET":
+    if wants_json() or request.method != "GET":
         return jsonify(error="logged out", logged_out=True), 401
     login_view = getattr(getattr(current_app, "login_manager", None), "login_view", None)
     if login_view:
@@ -79,11 +75,11 @@ def found_only(view: Callable[..., ResponseReturnValue]) -> Callable[..., Respon
         try:
             return view(*args, **kwargs)
         except portal.NotFound:
-            if _wants_json():
+            if wants_json():
                 return jsonify(error="not found"), 404
             abort(404)
         except portal.NotAllowed as exc:
-            if _wants_json():
+            if wants_json():
                 return jsonify(error=str(exc)), 403
             abort(403, description=str(exc))
 
@@ -302,7 +298,7 @@ def set_status() -> ResponseReturnValue:
     wanted = request.form.get("status", "free")
     reason = request.form.get("reason", "").strip() or "Break"
     presence.set_break(current_agent_id() or "", reason if wanted == "break" else None)
-    if _wants_json():
+    if wants_json():
         return jsonify(portal.agent_status().as_dict())
     return redirect(request.referrer or url_for("ucmail_agent.portal"))
 

@@ -15,7 +15,7 @@ from typing import Any
 from flask import abort, current_app, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 
-from ucmail_ext.auth import current_agent_id, require_role
+from ucmail_ext.auth import current_agent_id, require_role, wants_json
 from ucmail_ext.blueprints.common import make_blueprint
 from ucmail_ext.models import utcnow
 from ucmail_ext.services import supervision
@@ -26,8 +26,7 @@ supervision_bp = make_blueprint("supervision", __name__)
 
 
 def _not_found() -> ResponseReturnValue:
-    wants_json = request.accept_mimetypes.best == "application/json" or request.is_json
-    if wants_json or request.path.endswith(".json") or request.method == "POST":
+    if wants_json() or request.path.endswith(".json") or request.method == "POST":
         return jsonify(error="not found"), 404
     abort(404)
 
