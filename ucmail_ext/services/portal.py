@@ -26,7 +26,13 @@ from ucmail_ext.extension import current_agent, get_state
 from ucmail_ext.models import AgentState, Campaign, Interaction, Message, utcnow
 from ucmail_ext.services import presence
 from ucmail_ext.services.access import visible_campaign_ids
-from ucmail_ext.services.mail_view import MessageView, NotFound, message_view, visible_interaction
+from ucmail_ext.services.mail_view import (
+    MessageView,
+    NotFound,
+    conversation_messages,
+    message_view,
+    visible_interaction,
+)
 from ucmail_ext.services.pagination import Page, paginate
 
 MAX_QUERY = 200
@@ -221,7 +227,7 @@ def conversation(
         can_answer=may_answer(interaction, user),
         messages=[
             message_view(m, inline_url, image_origin, show_images, outgoing_html=False)
-            for m in interaction.messages
+            for m in conversation_messages(interaction)
         ],
     )
 
