@@ -141,7 +141,7 @@ def csv_rows(count: int, campaign: str, attachment: str = "") -> Iterator[str]:
 
 
 def upload(app: Flask, dialer_id: int, count: int, attachment: str = "") -> int:
-    from ucmail_ext.services import dialer_lists
+    from ucmail_ext.services.dialer import lists as dialer_lists
 
     data = "".join(csv_rows(count, campaign_name(app, dialer_id), attachment)).encode()
     with app.app_context():
@@ -153,7 +153,7 @@ def upload(app: Flask, dialer_id: int, count: int, attachment: str = "") -> int:
 
 
 def activate(app: Flask, list_id: int) -> None:
-    from ucmail_ext.services import dialer as dialer_service
+    from ucmail_ext.services.dialer import dialers as dialer_service
 
     with app.app_context():
         result = dialer_service.play_list(list_id, None, "bench")
@@ -164,7 +164,7 @@ def sample_message(app: Flask, list_id: int) -> bytes:
     """One record rendered exactly as the run will render it: the baseline's size."""
     from example_host_app.extensions import db
     from ucmail_ext.models import DialerList, DialerRecord
-    from ucmail_ext.services.dialer_compose import ClaimedRecord, Prepared, build_composer
+    from ucmail_ext.services.dialer.compose import ClaimedRecord, Prepared, build_composer
 
     with app.app_context():
         dialer_list = db.session.get(DialerList, list_id)
@@ -237,7 +237,7 @@ def counting_statements(app: Flask) -> Iterator[list[int]]:
 
 
 def run(app: Flask, list_id: int) -> float:
-    from ucmail_ext.services import dialer_send
+    from ucmail_ext.services.dialer import send as dialer_send
 
     with app.app_context():
         started = time.perf_counter()
@@ -263,7 +263,7 @@ def dialer_rate(
 
 
 def store_attachment(app: Flask, size: int) -> str:
-    from ucmail_ext.services import dialer_lists
+    from ucmail_ext.services.dialer import lists as dialer_lists
 
     data = random.Random(7).randbytes(size)
     with app.app_context():
@@ -300,7 +300,7 @@ def _status_kb(field: str) -> int:
 
 def m1_child(rows: int, db: str, sink_port: int) -> None:
     """In a fresh process: upload and send a big list, report peak RSS growth."""
-    from ucmail_ext.services import dialer_lists
+    from ucmail_ext.services.dialer import lists as dialer_lists
 
     workdir = tempfile.mkdtemp(prefix="ucmail-bench-m1-")
     csv_path = Path(workdir) / "big.csv"

@@ -94,7 +94,7 @@ def make_campaign(app: Flask, account: ImapAccount) -> int:
 
 
 def poll(app: Flask, campaign_id: int):  # type: ignore[no-untyped-def]
-    from ucmail_ext.services import ingest
+    from ucmail_ext.services.inbound import ingest
 
     with app.app_context():
         return ingest.poll_mailbox(campaign_id)
@@ -196,7 +196,7 @@ def empty_poll_ratio(app: Flask, dovecot: DovecotServer, size: int) -> float:
 
 
 def idle_p99_ms(app: Flask, dovecot: DovecotServer, samples: int) -> float:
-    from ucmail_ext.services.idle import MailboxListener
+    from ucmail_ext.services.inbound.idle import MailboxListener
 
     account = dovecot.new_account()
     campaign_id = make_campaign(app, account)

@@ -95,7 +95,7 @@ def store_arrival(campaign_id: int, n: int) -> int:
 
 
 def arrivals(campaign_id: int, count: int, offset: int) -> list[float]:
-    from ucmail_ext.services import routing
+    from ucmail_ext.services.desk import routing
 
     latencies = []
     for n in range(count):
@@ -114,7 +114,7 @@ def freed(campaign_id: int, samples: int) -> list[float]:
     from sqlalchemy import select
 
     from ucmail_ext.models import Interaction, utcnow
-    from ucmail_ext.services import presence, routing
+    from ucmail_ext.services.desk import presence, routing
 
     session = _session()
     latencies = []

@@ -10,7 +10,7 @@ from example_host_app.extensions import db
 from example_host_app.models import User
 from ucmail_ext.crypto import encrypt_secret
 from ucmail_ext.models import Campaign, Dialer, Member, Template
-from ucmail_ext.services.dialer_lists import upload_list
+from ucmail_ext.services.dialer.lists import upload_list
 
 DEMO_PASSWORD = "demo"
 DEMO_USERS = (

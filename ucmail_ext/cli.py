@@ -56,7 +56,7 @@ def db_revision(message: str, autogenerate: bool) -> None:
 )
 def idle_command(refresh: float) -> None:
     """Import new mail the moment it arrives (IMAP IDLE); polling stays the fallback."""
-    from ucmail_ext.services.idle import IdleSupervisor
+    from ucmail_ext.services.inbound.idle import IdleSupervisor
 
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -73,7 +73,7 @@ def idle_command(refresh: float) -> None:
 @ucmail_cli.command("rotate-keys")
 def rotate_keys() -> None:
     """Re-encrypt mailbox passwords under the first key of UCMAIL_ENCRYPTION_KEYS."""
-    from ucmail_ext.services.credentials import rotate_mailbox_passwords
+    from ucmail_ext.services.admin.credentials import rotate_mailbox_passwords
 
     click.echo(f"re-encrypted {rotate_mailbox_passwords()} mailbox password(s)")
 

@@ -137,4 +137,3 @@ def report_unknown_keys(app: Flask) -> list[str]:
         hint = f"; did you mean {close[0]}?" if close else ""
         warnings.warn(f"Unknown ucmail setting {key}{hint}", UnknownSettingWarning, stacklevel=3)
     return unknown
-

@@ -58,7 +58,7 @@ def _agent_logged_out(app: Flask, user: Any = None, **_: Any) -> None:
     """Logging out of the host takes the agent offline at once (no heartbeat timeout)."""
     if user is None or not getattr(user, "is_authenticated", False):
         return
-    from ucmail_ext.services.presence import go_offline
+    from ucmail_ext.services.desk.presence import go_offline
 
     go_offline(str(user.get_id()))
 

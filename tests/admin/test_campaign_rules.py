@@ -12,7 +12,7 @@ from tests.admin.helpers import STORED_PASSWORD, make_campaign, make_template
 from ucmail_ext.crypto import decrypt_secret
 from ucmail_ext.extension import get_state
 from ucmail_ext.models import Campaign, Interaction
-from ucmail_ext.services import campaigns
+from ucmail_ext.services.admin import campaigns
 
 
 def valid(**overrides: Any) -> dict[str, Any]:

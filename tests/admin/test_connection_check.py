@@ -12,7 +12,7 @@ from tests.admin.conftest import Mailbox, campaign_data
 from ucmail_ext.crypto import decrypt_secret
 from ucmail_ext.extension import get_state
 from ucmail_ext.models import Campaign
-from ucmail_ext.services import campaigns
+from ucmail_ext.services.admin import campaigns
 
 pytestmark = pytest.mark.integration
 

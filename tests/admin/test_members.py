@@ -10,7 +10,7 @@ from sqlalchemy import select
 from tests.admin.helpers import make_campaign
 from ucmail_ext.extension import get_state
 from ucmail_ext.models import Member
-from ucmail_ext.services import members
+from ucmail_ext.services.admin import members
 
 
 def _pairs() -> set[tuple[int, str]]:

@@ -7,8 +7,8 @@ from flask import Flask
 from tests.admin.helpers import make_campaign, make_template
 from ucmail_ext.extension import get_state
 from ucmail_ext.models import Campaign, Dialer, Template
-from ucmail_ext.services import templates
-from ucmail_ext.services.campaigns import delete_campaign
+from ucmail_ext.services.admin import templates
+from ucmail_ext.services.admin.campaigns import delete_campaign
 
 
 def test_html_body_is_sanitized_on_save_but_keeps_its_variables(app_ctx: Flask) -> None:

@@ -19,7 +19,7 @@ from tests.fixtures.live import browser_login
 from tests.fixtures.servers import SmtpSink
 from tests.routing.helpers import arrive, session
 from ucmail_ext.models import Campaign
-from ucmail_ext.services import routing
+from ucmail_ext.services.desk import routing
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 

@@ -15,7 +15,7 @@ from tests.fixtures.live import mail_server_settings
 from tests.fixtures.servers import DovecotServer, ImapAccount, SmtpSink
 from tests.routing.helpers import session
 from ucmail_ext.models import Campaign, Interaction, Member, Message, Template, utcnow
-from ucmail_ext.services import ingest
+from ucmail_ext.services.inbound import ingest
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from ucmail_ext.models import (
     Template,
     utcnow,
 )
-from ucmail_ext.services import chat, presence, routing
+from ucmail_ext.services.desk import chat, presence, routing
 
 
 def test_the_tray_holds_only_my_assigned_interactions(floor: Floor, client_for) -> None:  # type: ignore[no-untyped-def]

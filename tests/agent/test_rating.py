@@ -12,7 +12,7 @@ from tests.fixtures.servers import SmtpSink
 from tests.routing.helpers import session
 from ucmail_ext.crypto import make_token
 from ucmail_ext.models import Campaign, Interaction, Rating, utcnow
-from ucmail_ext.services import rating
+from ucmail_ext.services.desk import rating
 
 
 def rated_reply(floor: Floor, client_for, smtp_sink: SmtpSink) -> tuple[str, list[str]]:  # type: ignore[no-untyped-def]

@@ -13,7 +13,7 @@ from tests.agent.helpers import sink_campaign, stored_reply
 from tests.fixtures.servers import SmtpSink, free_port
 from tests.routing.helpers import session
 from ucmail_ext.models import Message
-from ucmail_ext.services import send
+from ucmail_ext.services.desk import send
 
 pytestmark = pytest.mark.integration
 

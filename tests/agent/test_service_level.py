@@ -8,7 +8,10 @@ from flask import Flask
 
 from tests.routing.helpers import arrive, make_campaign, session
 from ucmail_ext.models import Interaction
-from ucmail_ext.services.service_level import service_level_today, time_to_first_response
+from ucmail_ext.services.supervision.service_level import (
+    service_level_today,
+    time_to_first_response,
+)
 
 NOON = datetime(2024, 6, 3, 15, 0, tzinfo=UTC)  # 12:00 in Montevideo (UTC-3)
 

@@ -13,8 +13,8 @@ from typing import Any
 from example_host_app.extensions import db
 from ucmail_ext.mail.parse import normalize_message_id
 from ucmail_ext.models import Campaign, Dialer, DialerRecord
-from ucmail_ext.services import dialer_lists
-from ucmail_ext.services.dialer_lists import UploadReport
+from ucmail_ext.services.dialer import lists as dialer_lists
+from ucmail_ext.services.dialer.lists import UploadReport
 
 CAMPAIGN = "Newsletter"
 SENDER = "news@shop.example"

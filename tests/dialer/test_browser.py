@@ -17,7 +17,7 @@ from tests.fixtures.app import TEST_PASSWORD, USERS
 from tests.fixtures.live import browser_login
 from tests.fixtures.servers import SmtpSink
 from ucmail_ext.models import Dialer
-from ucmail_ext.services import dialer_send
+from ucmail_ext.services.dialer import send as dialer_send
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 

@@ -23,9 +23,10 @@ from tests.dialer import helpers
 from tests.dialer.helpers import csv_text, upload
 from tests.fixtures.servers import SmtpSink
 from ucmail_ext.models import DialerList, DialerRecord
-from ucmail_ext.services import dialer as dialer_service
-from ucmail_ext.services import dialer_recovery, dialer_send
-from ucmail_ext.services.dialer_journal import Journal, journal_path
+from ucmail_ext.services.dialer import dialers as dialer_service
+from ucmail_ext.services.dialer import recovery as dialer_recovery
+from ucmail_ext.services.dialer import send as dialer_send
+from ucmail_ext.services.dialer.journal import Journal, journal_path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -14,7 +14,7 @@ from ucmail_ext.mail.dsn import Feedback, classify
 from ucmail_ext.mail.parse import normalize_message_id
 from ucmail_ext.models import BlacklistEntry, Dialer, DialerRecord
 from ucmail_ext.services import blacklist
-from ucmail_ext.services.feedback import apply_feedback
+from ucmail_ext.services.dialer.feedback import apply_feedback
 
 CORPUS = Path("/work/shared/corpus")
 

@@ -14,8 +14,8 @@ from tests.dialer import helpers
 from tests.dialer.helpers import CAMPAIGN, csv_text, upload
 from tests.fixtures.servers import SmtpSink
 from ucmail_ext.models import Dialer, DialerList
-from ucmail_ext.services import dialer as dialer_service
-from ucmail_ext.services import dialer_lists
+from ucmail_ext.services.dialer import dialers as dialer_service
+from ucmail_ext.services.dialer import lists as dialer_lists
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ from tests.dialer import helpers
 from tests.dialer.helpers import CAMPAIGN, csv_text, upload
 from ucmail_ext.mail.csvlist import ListRow, read_rows
 from ucmail_ext.models import DialerList, DialerRecord, Upload
-from ucmail_ext.services import dialer_lists
+from ucmail_ext.services.dialer import lists as dialer_lists
 
 
 def test_good_rows_are_kept_and_bad_rows_reported_with_their_line(dialer_id: int) -> None:

@@ -13,8 +13,10 @@ from tests.dialer.helpers import CAMPAIGN, csv_text, parse, upload
 from tests.fixtures.servers import SmtpSink
 from ucmail_ext.mail.parse import normalize_message_id
 from ucmail_ext.models import Dialer, DialerList, DialerRecord, Schedule, Template
-from ucmail_ext.services import blacklist, dialer_recovery, dialer_send
-from ucmail_ext.services import dialer as dialer_service
+from ucmail_ext.services import blacklist
+from ucmail_ext.services.dialer import dialers as dialer_service
+from ucmail_ext.services.dialer import recovery as dialer_recovery
+from ucmail_ext.services.dialer import send as dialer_send
 
 
 def _play(list_id: int) -> None:

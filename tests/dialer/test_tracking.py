@@ -10,7 +10,7 @@ from tests.dialer.helpers import csv_text, parse, upload
 from tests.fixtures.servers import SmtpSink
 from ucmail_ext.crypto import make_token
 from ucmail_ext.models import BlacklistEntry, DialerRecord, Interaction, Message, Rating
-from ucmail_ext.services import dialer as dialer_service
+from ucmail_ext.services.dialer import dialers as dialer_service
 
 PREFIX = "http://helpdesk.test"
 

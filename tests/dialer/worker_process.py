@@ -14,7 +14,7 @@ from pathlib import Path
 
 from example_host_app import create_app
 from tests.fixtures.app import base_config
-from ucmail_ext.services import dialer_send
+from ucmail_ext.services.dialer import send as dialer_send
 
 
 def main(argv: list[str]) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from tests.fixtures.app import csrf_token
 from ucmail_ext.extension import get_state
 from ucmail_ext.models import AgentState
-from ucmail_ext.services import presence
+from ucmail_ext.services.desk import presence
 
 
 def test_logging_out_of_the_host_takes_the_agent_offline_at_once(app, users, client_for):

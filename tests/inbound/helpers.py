@@ -15,7 +15,7 @@ from example_host_app.extensions import db
 from tests.fixtures.servers import DovecotServer, ImapAccount
 from ucmail_ext.crypto import encrypt_secret
 from ucmail_ext.models import Campaign, Interaction, Message, utcnow
-from ucmail_ext.services import ingest
+from ucmail_ext.services.inbound import ingest
 
 
 def make_campaign(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from example_host_app import create_app
 from tests.fixtures.app import base_config
-from ucmail_ext.services import ingest
+from ucmail_ext.services.inbound import ingest
 
 
 def main(argv: list[str]) -> None:

@@ -16,7 +16,7 @@ import pytest
 from example_host_app.extensions import db
 from tests.inbound.helpers import count, interactions, mail, make_campaign
 from ucmail_ext.models import Campaign, Interaction
-from ucmail_ext.services.idle import IdleSupervisor, MailboxListener
+from ucmail_ext.services.inbound.idle import IdleSupervisor, MailboxListener
 
 pytestmark = pytest.mark.integration
 

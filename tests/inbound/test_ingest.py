@@ -31,7 +31,9 @@ from ucmail_ext.models import (
     MessageRaw,
     utcnow,
 )
-from ucmail_ext.services import ingest, presence, storage
+from ucmail_ext.services import storage
+from ucmail_ext.services.desk import presence
+from ucmail_ext.services.inbound import ingest
 
 pytestmark = pytest.mark.integration
 

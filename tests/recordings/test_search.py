@@ -10,8 +10,8 @@ from werkzeug.datastructures import MultiDict
 
 from tests.fixtures.app import create_users
 from tests.supervision.factories import acting_as, make_campaign, make_interaction, session
-from ucmail_ext.services import recordings
-from ucmail_ext.services.recordings import RecordingQuery
+from ucmail_ext.services.supervision import recordings
+from ucmail_ext.services.supervision.recordings import RecordingQuery
 
 
 def at(day: str, clock: str = "12:00") -> datetime:

@@ -7,7 +7,7 @@ from typing import Any
 
 from example_host_app import create_app
 from tests.fixtures.app import base_config
-from ucmail_ext.services import routing
+from ucmail_ext.services.desk import routing
 
 
 def run_router(

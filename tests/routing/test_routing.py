@@ -19,7 +19,7 @@ from tests.routing.helpers import (
     session,
 )
 from ucmail_ext.models import AgentState, Interaction, Schedule, utcnow
-from ucmail_ext.services import presence, routing
+from ucmail_ext.services.desk import presence, routing
 
 
 def agents_in_order(decisions: list[routing.RouteDecision]) -> list[str]:

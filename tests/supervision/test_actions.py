@@ -17,7 +17,7 @@ from tests.supervision.factories import (
     session,
 )
 from ucmail_ext.models import AgentState, AuditEntry, Interaction, SupervisorMessage, utcnow
-from ucmail_ext.services import chat, presence, routing
+from ucmail_ext.services.desk import chat, presence, routing
 
 BASE = "/ucmail/supervision/agents"
 

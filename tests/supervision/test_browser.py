@@ -21,7 +21,8 @@ from tests.fixtures.live import browser_login, mail_server_settings
 from tests.fixtures.servers import DovecotServer, ImapAccount, SmtpSink
 from tests.supervision.factories import add_member, make_campaign, session
 from ucmail_ext.models import Interaction
-from ucmail_ext.services import ingest, routing
+from ucmail_ext.services.desk import routing
+from ucmail_ext.services.inbound import ingest
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 

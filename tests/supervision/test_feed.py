@@ -17,7 +17,7 @@ from tests.supervision.factories import (
     session,
 )
 from ucmail_ext.models import Rating, utcnow
-from ucmail_ext.services import supervision
+from ucmail_ext.services.supervision import feed as supervision
 
 
 @pytest.fixture

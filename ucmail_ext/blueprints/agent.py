@@ -1,6 +1,6 @@
 """The agent portal: tray on the left, the open conversation and the editor on the right.
 
-Views parse the request and call one service (services/portal.py, compose.py,
+Views parse the request and call one service (services/desk/portal.py, compose.py,
 presence.py, chat.py, send.py). The page's JavaScript polls the tray and sends the
 heartbeat; everything else is a plain form, so the portal works without it.
 """
@@ -27,7 +27,8 @@ from flask_login import logout_user
 
 from ucmail_ext.auth import current_agent_id, require_role, wants_json
 from ucmail_ext.blueprints.common import make_blueprint
-from ucmail_ext.services import chat, compose, mail_view, portal, presence, send
+from ucmail_ext.services import mail_view
+from ucmail_ext.services.desk import chat, compose, portal, presence, send
 from ucmail_ext.services.pagination import parse_page
 
 agent_bp = make_blueprint("agent", __name__)

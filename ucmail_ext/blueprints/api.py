@@ -17,8 +17,8 @@ from werkzeug.exceptions import HTTPException
 
 from ucmail_ext.auth import current_agent_id, require_role
 from ucmail_ext.blueprints.common import make_blueprint
-from ucmail_ext.services import campaigns, members, templates
 from ucmail_ext.services.access import visible_campaign_ids
+from ucmail_ext.services.admin import campaigns, members, templates
 from ucmail_ext.services.health import database_summary
 from ucmail_ext.services.pagination import Page, parse_page
 

@@ -1,7 +1,7 @@
 """Campaigns screen: the list on the right, the form on the left (spec "Email Management").
 
 Supervisors may look; only admins change anything. Every rule lives in
-``services/campaigns``; these views turn the form into the same plain dict the JSON
+``services/admin/campaigns``; these views turn the form into the same plain dict the JSON
 API sends and render what the service answers.
 """
 
@@ -17,11 +17,11 @@ from ucmail_ext.auth import current_agent_id, has_role, require_role
 from ucmail_ext.blueprints.common import form_fields, make_blueprint, schedule_rows
 from ucmail_ext.models import Campaign
 from ucmail_ext.models.campaign import SECURITY_MODES, STRATEGIES
-from ucmail_ext.services import campaigns as service
 from ucmail_ext.services.access import visible_campaign_ids
+from ucmail_ext.services.admin import campaigns as service
+from ucmail_ext.services.admin.templates import templates_for_campaign
 from ucmail_ext.services.pagination import parse_page
 from ucmail_ext.services.schedules import DAY_NAMES
-from ucmail_ext.services.templates import templates_for_campaign
 
 campaigns_bp = make_blueprint("campaigns", __name__)
 

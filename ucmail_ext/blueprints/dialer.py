@@ -19,10 +19,10 @@ from werkzeug.datastructures import MultiDict
 
 from ucmail_ext.auth import current_agent_id, require_role
 from ucmail_ext.blueprints.common import form_fields, make_blueprint, schedule_rows
-from ucmail_ext.services import dialer as service
-from ucmail_ext.services import dialer_lists
 from ucmail_ext.services.access import visible_campaign_ids
-from ucmail_ext.services.campaigns import live_campaigns
+from ucmail_ext.services.admin.campaigns import live_campaigns
+from ucmail_ext.services.dialer import dialers as service
+from ucmail_ext.services.dialer import lists as dialer_lists
 from ucmail_ext.services.pagination import parse_page
 from ucmail_ext.services.schedules import DAY_NAMES
 

@@ -13,9 +13,9 @@ from flask.typing import ResponseReturnValue
 
 from ucmail_ext.auth import current_agent_id, has_role, require_role
 from ucmail_ext.blueprints.common import make_blueprint
-from ucmail_ext.services import members as service
 from ucmail_ext.services.access import visible_campaign_ids
-from ucmail_ext.services.campaigns import live_campaigns
+from ucmail_ext.services.admin import members as service
+from ucmail_ext.services.admin.campaigns import live_campaigns
 
 members_bp = make_blueprint("members", __name__)
 

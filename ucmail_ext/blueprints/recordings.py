@@ -1,6 +1,6 @@
 """Recordings: search every conversation, read it, print it, export it.
 
-Agents and supervisors both come here; services/recordings.py decides which
+Agents and supervisors both come here; services/supervision/recordings.py decides which
 campaigns each one sees. A recording outside those is a 404, like a missing one.
 """
 
@@ -16,9 +16,10 @@ from flask.typing import ResponseReturnValue
 
 from ucmail_ext.auth import require_role
 from ucmail_ext.blueprints.common import make_blueprint
-from ucmail_ext.services import mail_view, recordings
+from ucmail_ext.services import mail_view
 from ucmail_ext.services.pagination import parse_page
-from ucmail_ext.services.recording_export import EXPORTS
+from ucmail_ext.services.supervision import recordings
+from ucmail_ext.services.supervision.export import EXPORTS
 
 recordings_bp = make_blueprint("recordings", __name__)
 

@@ -18,9 +18,9 @@ from flask.typing import ResponseReturnValue
 from ucmail_ext.auth import current_agent_id, require_role, wants_json
 from ucmail_ext.blueprints.common import make_blueprint
 from ucmail_ext.models import utcnow
-from ucmail_ext.services import supervision
-from ucmail_ext.services import supervision_actions as actions
-from ucmail_ext.services.chat import ChatError, as_dict
+from ucmail_ext.services.desk.chat import ChatError, as_dict
+from ucmail_ext.services.supervision import actions
+from ucmail_ext.services.supervision import feed as supervision
 
 supervision_bp = make_blueprint("supervision", __name__)
 

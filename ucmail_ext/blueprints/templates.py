@@ -1,7 +1,7 @@
 """Templates screen: list, form and a preview with sample values.
 
 Supervisors may look; only admins change anything. Rules live in
-``services/templates``.
+``services/admin/templates``.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from werkzeug.datastructures import MultiDict
 from ucmail_ext.auth import current_agent_id, has_role, require_role
 from ucmail_ext.blueprints.common import make_blueprint
 from ucmail_ext.models import Template
-from ucmail_ext.services import templates as service
 from ucmail_ext.services.access import visible_campaign_ids
-from ucmail_ext.services.campaigns import live_campaigns
+from ucmail_ext.services.admin import templates as service
+from ucmail_ext.services.admin.campaigns import live_campaigns
 from ucmail_ext.services.pagination import parse_page
 
 templates_bp = make_blueprint("templates", __name__)

@@ -10,7 +10,8 @@ from flask import Response, render_template, request
 
 from ucmail_ext.auth import csrf_exempt
 from ucmail_ext.blueprints.common import make_blueprint
-from ucmail_ext.services import rating, tracking
+from ucmail_ext.services.desk import rating
+from ucmail_ext.services.dialer import tracking
 
 tracking_bp = make_blueprint("tracking", __name__)
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from ucmail_ext.services import dialer_recovery, dialer_send
+from ucmail_ext.services.dialer import recovery as dialer_recovery
+from ucmail_ext.services.dialer import send as dialer_send
 
 
 @shared_task(name="ucmail.dialer.tick", acks_late=True)

@@ -6,7 +6,7 @@ import dataclasses
 
 from celery import shared_task
 
-from ucmail_ext.services import ingest
+from ucmail_ext.services.inbound import ingest
 
 
 @shared_task(name="ucmail.inbound.poll_all", acks_late=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from ucmail_ext.services import send
+from ucmail_ext.services.desk import send
 
 
 @shared_task(name="ucmail.outbound.send", acks_late=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from ucmail_ext.services import presence, routing
+from ucmail_ext.services.desk import presence, routing
 
 
 @shared_task(name="ucmail.routing.route", acks_late=True)

@@ -56,13 +56,13 @@ from ucmail_ext.dispatch import enqueue
 from ucmail_ext.extension import get_state
 from ucmail_ext.mail.smtp import SmtpConnection
 from ucmail_ext.models import BlacklistEntry, Campaign, Dialer, DialerList, DialerRecord, Schedule
-from ucmail_ext.services.dialer_compose import (
+from ucmail_ext.services.dialer.compose import (
     ClaimedRecord,
     DialerConfigError,
     ListComposer,
     build_composer,
 )
-from ucmail_ext.services.dialer_delivery import (
+from ucmail_ext.services.dialer.delivery import (
     STOP_CHECK_SECONDS,
     Delivery,
     InlineSender,
@@ -72,7 +72,7 @@ from ucmail_ext.services.dialer_delivery import (
     Slots,
     released,
 )
-from ucmail_ext.services.dialer_journal import Journal
+from ucmail_ext.services.dialer.journal import Journal
 from ucmail_ext.services.mailboxes import smtp_settings
 from ucmail_ext.services.schedules import is_open
 

@@ -62,8 +62,10 @@ from ucmail_ext.mail.imap import ImapError, ImapSession, open_mailbox
 from ucmail_ext.mail.parse import ParsedMessage, ParseLimits, parse_message
 from ucmail_ext.mail.thread import is_our_message_id, referenced_ids
 from ucmail_ext.models import Campaign, DialerRecord, Interaction, MailboxCursor, Message, utcnow
-from ucmail_ext.services import autoreply, inbound_store, links, locks, threading
-from ucmail_ext.services.inbound_store import MailboxSlot
+from ucmail_ext.services import links, locks
+from ucmail_ext.services.inbound import autoreply, threading
+from ucmail_ext.services.inbound import store as inbound_store
+from ucmail_ext.services.inbound.store import MailboxSlot
 from ucmail_ext.services.mailboxes import imap_settings
 
 log = logging.getLogger(__name__)
@@ -479,7 +481,7 @@ def _consumed_as_feedback(campaign_id: int, raw: bytes) -> bool:
     if feedback is None:
         return False
     # Imported here: the dialer's service sits beside this one, not below it.
-    from ucmail_ext.services.feedback import apply_feedback
+    from ucmail_ext.services.dialer.feedback import apply_feedback
 
     return bool(apply_feedback(campaign_id, feedback))
 

@@ -27,10 +27,11 @@ from ucmail_ext.models import (
     SupervisorMessage,
     utcnow,
 )
-from ucmail_ext.services import audit, chat, presence
+from ucmail_ext.services import audit
+from ucmail_ext.services.admin.members import user_name
+from ucmail_ext.services.desk import chat, presence
 from ucmail_ext.services.mail_view import MessageHead, attachment_name, message_head
-from ucmail_ext.services.members import user_name
-from ucmail_ext.services.supervision import (
+from ucmail_ext.services.supervision.feed import (
     completed_today,
     selectable_campaigns,
     today_clause,

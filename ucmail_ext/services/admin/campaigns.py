@@ -32,10 +32,10 @@ from ucmail_ext.models import Campaign, Schedule, utcnow
 from ucmail_ext.models.campaign import SECURITY_MODES, STRATEGIES
 from ucmail_ext.services import audit
 from ucmail_ext.services.access import can_see_campaign
+from ucmail_ext.services.admin.templates import templates_for_campaign
 from ucmail_ext.services.mailboxes import imap_settings, smtp_settings
 from ucmail_ext.services.pagination import Page, paginate
 from ucmail_ext.services.schedules import DAY_NAMES, is_valid_zone
-from ucmail_ext.services.templates import templates_for_campaign
 
 log = logging.getLogger(__name__)
 

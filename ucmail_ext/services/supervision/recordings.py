@@ -24,13 +24,13 @@ from sqlalchemy import Select, func, select
 from ucmail_ext.extension import get_state
 from ucmail_ext.models import Campaign, Interaction, Member
 from ucmail_ext.services.access import visible_campaign_ids
+from ucmail_ext.services.admin.members import user_name
 from ucmail_ext.services.mail_view import (
     MessageView,
     conversation_messages,
     message_view,
     visible_interaction,
 )
-from ucmail_ext.services.members import user_name
 from ucmail_ext.services.pagination import Page, paginate
 
 MAX_FILTER_LENGTH = 320

@@ -30,7 +30,8 @@ from sqlalchemy.orm import aliased
 from ucmail_ext.extension import get_state
 from ucmail_ext.models import AgentState, Campaign, Interaction, Member, utcnow
 from ucmail_ext.models.campaign import STRATEGIES
-from ucmail_ext.services import presence, schedules
+from ucmail_ext.services import schedules
+from ucmail_ext.services.desk import presence
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
 

@@ -22,10 +22,10 @@ from ucmail_ext.mail.parse import normalize_message_id
 from ucmail_ext.mail.thread import make_message_id
 from ucmail_ext.models import Dialer, DialerList
 from ucmail_ext.services import links
-from ucmail_ext.services.dialer import dialers_open
-from ucmail_ext.services.dialer_delivery import Outcome
-from ucmail_ext.services.dialer_journal import JournalState, discard_journal, read_journal
-from ucmail_ext.services.dialer_send import LISTS, RECORDS, record, requeue_due
+from ucmail_ext.services.dialer.delivery import Outcome
+from ucmail_ext.services.dialer.dialers import dialers_open
+from ucmail_ext.services.dialer.journal import JournalState, discard_journal, read_journal
+from ucmail_ext.services.dialer.send import LISTS, RECORDS, record, requeue_due
 
 INTERRUPTED = (
     "interrupted: the worker stopped during delivery, so it may or may not have arrived; "

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from ucmail_ext.mail.smtp import SendResult, SmtpConnection
-from ucmail_ext.services.dialer_compose import (
+from ucmail_ext.services.dialer.compose import (
     ClaimedRecord,
     ListComposer,
     NotSendable,
     Prepared,
 )
-from ucmail_ext.services.dialer_journal import Journal
+from ucmail_ext.services.dialer.journal import Journal
 
 log = logging.getLogger(__name__)
 

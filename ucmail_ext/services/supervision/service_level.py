@@ -16,7 +16,7 @@ from sqlalchemy import or_, select
 
 from ucmail_ext.extension import get_state
 from ucmail_ext.models import Campaign, Interaction, utcnow
-from ucmail_ext.services.routing import local_day_start
+from ucmail_ext.services.desk.routing import local_day_start
 
 # Interactions a customer started: history imports and agent-started mail have no wait.
 CUSTOMER_ORIGINS = ("inbound", "dialer")

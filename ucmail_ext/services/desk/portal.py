@@ -24,8 +24,8 @@ from ucmail_ext.auth import agent_id_of, has_role
 from ucmail_ext.dispatch import enqueue
 from ucmail_ext.extension import current_agent, get_state
 from ucmail_ext.models import AgentState, Campaign, Interaction, Message, utcnow
-from ucmail_ext.services import presence
 from ucmail_ext.services.access import visible_campaign_ids
+from ucmail_ext.services.desk import presence
 from ucmail_ext.services.mail_view import (
     MessageView,
     NotFound,

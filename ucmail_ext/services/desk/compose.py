@@ -2,7 +2,7 @@
 
 The message is stored (status "queued") and committed before the send is even
 asked for, so nothing typed is lost to a slow or broken SMTP server; sending is
-``services/send.py``'s job. Every value that reaches a header is checked for
+``services/desk/send.py``'s job. Every value that reaches a header is checked for
 CR/LF/NUL here and answered with a form error, never an exception page.
 
 Threading: a reply carries In-Reply-To (the customer's newest message) and
@@ -30,10 +30,11 @@ from ucmail_ext.mail.render import render
 from ucmail_ext.mail.thread import new_message_id, quote_history, strip_reply_prefixes
 from ucmail_ext.mail.thread import subject_token as token_for
 from ucmail_ext.models import Attachment, Campaign, Interaction, Message, Template, utcnow
-from ucmail_ext.services import links, portal, presence, rating, storage
+from ucmail_ext.services import links, storage
 from ucmail_ext.services.access import can_see_campaign, visible_campaign_ids
-from ucmail_ext.services.campaigns import live_campaigns
-from ucmail_ext.services.templates import templates_for_campaign
+from ucmail_ext.services.admin.campaigns import live_campaigns
+from ucmail_ext.services.admin.templates import templates_for_campaign
+from ucmail_ext.services.desk import portal, presence, rating
 
 ANSWER_KINDS = ("reply", "history", "forward")
 KINDS = (*ANSWER_KINDS, "new")

@@ -18,12 +18,12 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from ucmail_ext.extension import get_state
 from ucmail_ext.models import AgentState, Campaign, Interaction, Member, utcnow
-from ucmail_ext.services import presence
 from ucmail_ext.services.access import visible_campaign_ids
-from ucmail_ext.services.members import user_name
-from ucmail_ext.services.rating import campaign_rating_summary
-from ucmail_ext.services.routing import local_day_start
-from ucmail_ext.services.service_level import service_level_today
+from ucmail_ext.services.admin.members import user_name
+from ucmail_ext.services.desk import presence
+from ucmail_ext.services.desk.rating import campaign_rating_summary
+from ucmail_ext.services.desk.routing import local_day_start
+from ucmail_ext.services.supervision.service_level import service_level_today
 
 WAITING_LIMIT = 200
 OUT_ORIGINS = ("outbound",)

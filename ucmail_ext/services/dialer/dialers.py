@@ -32,7 +32,7 @@ from ucmail_ext.models import (
     Template,
 )
 from ucmail_ext.services import audit, blacklist
-from ucmail_ext.services.campaigns import parse_schedule, schedule_as_dict
+from ucmail_ext.services.admin.campaigns import parse_schedule, schedule_as_dict
 from ucmail_ext.services.pagination import Page, paginate
 from ucmail_ext.services.schedules import is_open, is_valid_zone
 

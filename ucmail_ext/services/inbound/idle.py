@@ -37,7 +37,7 @@ from sqlalchemy import select
 from ucmail_ext.extension import get_state
 from ucmail_ext.mail.imap import ImapError, ImapSession, ImapSettings, open_mailbox
 from ucmail_ext.models import Campaign
-from ucmail_ext.services import ingest
+from ucmail_ext.services.inbound import ingest
 from ucmail_ext.services.mailboxes import imap_settings
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,1 @@
+"""Administration: campaigns, templates, members, stored credentials."""

@@ -1,0 +1,1 @@
+"""The agent desk: routing, presence, the portal, composing and sending, rating, chat."""

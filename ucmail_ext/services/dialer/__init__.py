@@ -1,0 +1,1 @@
+"""The email dialer: dialers and lists, the send pipeline, tracking and feedback."""

@@ -1,0 +1,1 @@
+"""Mail coming in: polling and IDLE, storing, threading, auto-replies."""

@@ -1,0 +1,1 @@
+"""Supervision: the live feed, actions on agents, service level, recordings and exports."""
