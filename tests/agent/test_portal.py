@@ -13,6 +13,7 @@ from ucmail_ext.models import (
     AgentState,
     Campaign,
     Interaction,
+    Message,
     Template,
     utcnow,
 )
@@ -238,6 +239,96 @@ def test_forward_to_several_addresses_includes_the_original_attachments(
     files = {part.get_filename(): part.get_content() for part in mail.iter_attachments()}
     assert files == {"contract.pdf": b"%PDF-1.4 signed"}
     assert mail["In-Reply-To"] is None
+
+
+def _thanks_after_a_file(floor: Floor, interaction_id: int) -> tuple[int, int]:
+    """A customer mail with a file, then the customer's plain "thank you"."""
+    interaction = reload(Interaction, interaction_id)
+    original = interaction.messages[0]
+    add_file(original, "invoice.pdf", b"%PDF-1.4 invoice", "application/pdf")
+    thanks = Message(
+        campaign_id=floor.campaign_id,
+        direction="in",
+        status="received",
+        message_id=f"thanks-{interaction_id}@example.org",
+        from_addr="customer@example.org",
+        to_addrs="support@helpdesk.test",
+        subject="Re: Invoice",
+        text="Thanks a lot!",
+    )
+    interaction.messages.append(thanks)
+    session().commit()
+    return original.id, thanks.id
+
+
+def _forward(floor: Floor, client, interaction_id: int, source: str) -> None:  # type: ignore[no-untyped-def]
+    response = post(
+        client,
+        floor.app,
+        f"/ucmail/agent/interactions/{interaction_id}/send",
+        {
+            "kind": "forward",
+            "to": "accounts@example.org",
+            "subject": f"Fwd: Invoice [#{interaction_id}]",
+            "body": "FYI",
+            "source_message_id": source,
+        },
+    )
+    assert response.status_code == 302
+
+
+def test_the_default_forward_carries_the_newest_files_not_the_last_thank_you(
+    floor: Floor, client_for, smtp_sink: SmtpSink
+) -> None:  # type: ignore[no-untyped-def]
+    interaction_id = assigned(floor, floor.agent1, "Invoice")
+    original_id, _ = _thanks_after_a_file(floor, interaction_id)
+    client = client_for("agent1")
+
+    draft = client.get(f"/ucmail/agent/?open={interaction_id}&compose=forward").get_data(True)
+    assert f'name="source_message_id" value="{original_id}"' in draft
+    assert "invoice.pdf" in draft
+    _forward(floor, client, interaction_id, str(original_id))
+
+    (received,) = smtp_sink.wait_for(1)
+    mail = message_from_bytes(received.raw, policy=policy.default)
+    files = {part.get_filename(): part.get_content() for part in mail.iter_attachments()}
+    assert files == {"invoice.pdf": b"%PDF-1.4 invoice"}
+
+
+def test_a_forward_without_a_chosen_message_still_carries_the_files(
+    floor: Floor, client_for, smtp_sink: SmtpSink
+) -> None:  # type: ignore[no-untyped-def]
+    interaction_id = assigned(floor, floor.agent1, "Invoice")
+    _thanks_after_a_file(floor, interaction_id)
+
+    _forward(floor, client_for("agent1"), interaction_id, "")
+
+    (received,) = smtp_sink.wait_for(1)
+    mail = message_from_bytes(received.raw, policy=policy.default)
+    assert [part.get_filename() for part in mail.iter_attachments()] == ["invoice.pdf"]
+
+
+def test_each_message_has_its_own_forward_which_forwards_that_message(
+    floor: Floor, client_for, smtp_sink: SmtpSink
+) -> None:  # type: ignore[no-untyped-def]
+    interaction_id = assigned(floor, floor.agent1, "Invoice")
+    original_id, thanks_id = _thanks_after_a_file(floor, interaction_id)
+    client = client_for("agent1")
+
+    page = client.get(f"/ucmail/agent/?open={interaction_id}").get_data(True)
+    assert f'id="forward-{original_id}"' in page
+    assert f'id="forward-{thanks_id}"' in page
+    draft = client.get(
+        f"/ucmail/agent/?open={interaction_id}&compose=forward&source={thanks_id}"
+    ).get_data(True)
+    assert f'name="source_message_id" value="{thanks_id}"' in draft
+    assert "Thanks a lot!" in draft
+    assert "forwarded-file" not in draft
+    _forward(floor, client, interaction_id, str(thanks_id))
+
+    (received,) = smtp_sink.wait_for(1)
+    mail = message_from_bytes(received.raw, policy=policy.default)
+    assert list(mail.iter_attachments()) == []
 
 
 def test_a_new_interaction_with_an_upload_lands_in_my_tray(

@@ -146,14 +146,24 @@ def _parent(interaction: Interaction) -> Message | None:
     return pool[-1] if pool else None
 
 
+def _forwardable(message: Message) -> list[Attachment]:
+    return [a for a in message.attachments if a.storage_key and not a.refused_reason]
+
+
 def _source(interaction: Interaction, message_id: int | None) -> Message | None:
+    """The message a forward carries: the one the agent picked, else the newest with files.
+
+    The newest message is often the customer's "thank you"; the spec's forward
+    exists to pass the files on, so without a choice the files win.
+    """
     if message_id is not None:
         for message in interaction.messages:
             if message.id == message_id:
                 return message
         raise portal.NotFound(message_id)
+    with_files = [m for m in interaction.messages if _forwardable(m)]
     inbound = [m for m in interaction.messages if m.direction == "in"]
-    return (inbound or interaction.messages or [None])[-1]
+    return (with_files or inbound or interaction.messages or [None])[-1]
 
 
 def _base_subject(interaction: Interaction) -> str:
@@ -199,7 +209,7 @@ def draft_for(interaction_id: int, kind: str, source_message_id: int | None = No
     token = token_for(interaction.id)
     if kind == "forward":
         source = _source(interaction, source_message_id)
-        names = [a.filename for a in source.attachments if a.storage_key] if source else []
+        names = [a.filename for a in _forwardable(source)] if source else []
         block = _forward_block(source) if source else ""
         return Draft(
             kind=kind,
@@ -361,8 +371,7 @@ def _forwarded(source: Message | None) -> list[Attachment]:
             sha256=a.sha256,
             storage_key=a.storage_key,
         )
-        for a in source.attachments
-        if a.storage_key and not a.refused_reason
+        for a in _forwardable(source)
     ]
 
 
