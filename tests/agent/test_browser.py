@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 
 from tests.agent.conftest import Floor
-from tests.agent.helpers import add_file
+from tests.agent.helpers import add_file, assigned
 from tests.fixtures.app import TEST_PASSWORD, USERS
 from tests.fixtures.live import browser_login
 from tests.fixtures.servers import SmtpSink
 from tests.routing.helpers import arrive, session
-from ucmail_ext.models import Campaign
+from ucmail_ext.models import Campaign, Template
 from ucmail_ext.services.desk import routing
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
@@ -183,3 +183,36 @@ def test_hostile_html_runs_no_script_and_loads_nothing_remote_until_allowed(
     page.wait_for_timeout(300)
     assert sorted(remote_host.hits) == ["/broken.gif", "/pixel.gif"]  # images, no script
     assert dialogs == []
+
+
+def test_inserting_the_signature_keeps_one_separator_and_one_signature(
+    page: Any, floor: Floor, live_server: str
+) -> None:
+    from playwright.sync_api import expect
+
+    campaign = session().get(Campaign, floor.campaign_id)
+    team = Template(name="Team sig", body_text="--\nThe team", campaign_id=campaign.id)
+    other = Template(name="Night sig", body_text="--\nThe night shift", campaign_id=campaign.id)
+    session().add_all([team, other])
+    session().flush()
+    campaign.signature_template_id = team.id
+    session().commit()
+    interaction_id = assigned(floor, floor.agent1, "Printer")
+    page.set_default_timeout(15_000)
+    browser_login(page, live_server, USERS["agent1"][0], TEST_PASSWORD)
+    page.goto(f"{live_server}/ucmail/agent/?open={interaction_id}&compose=reply")
+    body = page.locator("#composer-body")
+    expect(body).to_have_value(re.compile(r"-- \nThe team"))
+    body.press("Control+Home")
+    body.type("Fixed.")
+
+    def insert(template: Template) -> str:
+        page.select_option("#composer-template", str(template.id))
+        expect(page.locator("#composer-template")).to_have_value("")
+        value: str = body.input_value()
+        return value
+
+    before = body.input_value()
+    assert before.endswith("-- \nThe team")
+    assert insert(team) == before
+    assert insert(other) == before.replace("The team", "The night shift")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from email import message_from_bytes, policy
 
 from tests.agent.conftest import Floor, post, post_json
@@ -114,6 +115,54 @@ def test_the_reply_editor_starts_with_the_signature(floor: Floor, client_for) ->
 
     assert "-- \nRegards,\nAlice Agent - Support" in html
     assert f"Re: Help [#{interaction_id}]" in html
+
+
+def _team_signature(floor: Floor) -> Template:
+    """A signature written the way admins write them: with its own "--" line."""
+    signature = Template(
+        name="Team sig",
+        body_text="--\nThe team",
+        body_html="<p>--<br>The team</p>",
+        campaign_id=floor.campaign_id,
+    )
+    session().add(signature)
+    session().flush()
+    session().get(Campaign, floor.campaign_id).signature_template_id = signature.id
+    session().commit()
+    return signature
+
+
+def test_the_editor_starts_with_one_separator_and_one_signature(floor: Floor, client_for) -> None:  # type: ignore[no-untyped-def]
+    _team_signature(floor)
+    interaction_id = assigned(floor, floor.agent1)
+    client = client_for("agent1")
+
+    for kind in ("reply", "history", "forward"):
+        html = client.get(f"/ucmail/agent/?open={interaction_id}&compose={kind}").get_data(True)
+        body = html.split('id="composer-body"', 1)[1].split("</textarea>", 1)[0]
+        assert re.findall(r"^--\s*$", body, re.M) == ["-- "], (kind, body)
+        assert "-- \nThe team" in body, kind
+    new = client.get(f"/ucmail/agent/new?campaign={floor.campaign_id}").get_data(True)
+    body = new.split('id="composer-body"', 1)[1].split("</textarea>", 1)[0]
+    assert re.findall(r"^--\s*$", body, re.M) == ["-- "]
+    assert "-- \nThe team" in body
+
+
+def test_inserting_the_signature_template_brings_one_separator(floor: Floor, client_for) -> None:  # type: ignore[no-untyped-def]
+    signature = _team_signature(floor)
+    interaction_id = assigned(floor, floor.agent1)
+
+    data = (
+        client_for("agent1")
+        .get(
+            f"/ucmail/agent/templates/{signature.id}.json",
+            query_string={"campaign": floor.campaign_id, "interaction": interaction_id},
+        )
+        .get_json()
+    )
+
+    assert data["signature"] is True
+    assert data["body"] == "-- \nThe team"
 
 
 def test_a_reply_is_stored_then_sent_with_threading_headers(

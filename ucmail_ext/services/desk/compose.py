@@ -42,6 +42,8 @@ MAX_RECIPIENTS = 50
 MAX_REFERENCES = 20
 _CONTENT_TYPE = re.compile(r"[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*")
 _SPLIT = re.compile(r"[,;\s]+")
+SIGNATURE_SEPARATOR = "-- "
+_SEPARATOR = re.compile(r"\A-- ?[ \t]*(?:\n|\Z)")
 
 
 class ComposeError(ValueError):
@@ -119,21 +121,37 @@ def _template_text(template: Template) -> str:
     return template.body_text or html_to_text(template.body_html or "")
 
 
+def _without_separator(text: str) -> str:
+    """Signature text with any leading "--" line of its own removed.
+
+    Admins often write the separator into the template ("--\nThe team"); the editor
+    adds the standard one, so keeping theirs showed two.
+    """
+    text = text.strip()
+    while _SEPARATOR.match(text):
+        text = _SEPARATOR.sub("", text, count=1).strip()
+    return text
+
+
 def signature(campaign: Campaign, interaction: Interaction | None = None) -> str:
-    """The campaign's signature template as plain text, ready for the editor."""
+    """The campaign's signature template as plain text, without a separator line."""
     if campaign.signature_template_id is None:
         return ""
     template = _session().get(Template, campaign.signature_template_id)
     if template is None:
         return ""
-    return render(_template_text(template), _variables(campaign, interaction)).text.strip()
+    text = render(_template_text(template), _variables(campaign, interaction)).text
+    return _without_separator(text)
+
+
+def signature_block(text: str) -> str:
+    """``text`` under the one separator line mail clients recognise (RFC 3676 §4.3)."""
+    return f"{SIGNATURE_SEPARATOR}\n{text}" if text else ""
 
 
 def _editor_body(campaign: Campaign, interaction: Interaction | None, after: str = "") -> str:
     """A blank line to type on, the signature, then ``after`` (history, forwarded mail)."""
-    sig = signature(campaign, interaction)
-    # "-- " is the signature separator mail clients recognise (RFC 3676 §4.3).
-    blocks = [f"-- \n{sig}" if sig else "", after.strip("\n")]
+    blocks = [signature_block(signature(campaign, interaction)), after.strip("\n")]
     tail = "\n\n".join(block for block in blocks if block)
     return f"\n\n{tail}" if tail else ""
 
@@ -278,9 +296,17 @@ def template_text(
     if template is None:
         raise portal.NotFound(template_id)
     variables = _variables(campaign, interaction)
+    body = render(_template_text(template), variables).text
+    # A signature comes under the one separator, so the editor can tell it is already there.
+    is_signature = template.id == campaign.signature_template_id or bool(
+        _SEPARATOR.match(body.strip())
+    )
+    if is_signature:
+        body = signature_block(_without_separator(body))
     return {
         "subject": " ".join(render(template.subject, variables).text.split()),
-        "body": render(_template_text(template), variables).text,
+        "body": body,
+        "signature": is_signature,
     }
 
 
@@ -527,6 +553,7 @@ __all__ = [
     "draft_for",
     "new_draft",
     "signature",
+    "signature_block",
     "start",
     "template_choices",
     "template_text",

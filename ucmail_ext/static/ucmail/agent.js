@@ -8,6 +8,18 @@
   function json(response) { return response.ok ? response.json() : null; }
 
   // ------------------------------------------------------------------ templates
+  // One separator, one signature: a signature already in the editor is kept, or
+  // replaced by the chosen one (up to the blank line before history or forwarded mail).
+  var SEPARATOR = /(^|\n)-- \n/;
+  function withSignature(text, block) {
+    if (text.indexOf(block) !== -1) return text;
+    var match = SEPARATOR.exec(text);
+    if (!match) return text.replace(/\s*$/, "") + "\n\n" + block + "\n";
+    var start = match.index + match[1].length;
+    var end = text.indexOf("\n\n", start);
+    return text.slice(0, start) + block + (end === -1 ? "" : text.slice(end));
+  }
+
   var templateSelect = document.getElementById("composer-template");
   on(templateSelect, "change", function () {
     var id = templateSelect.value;
@@ -19,7 +31,7 @@
       if (!data) return;
       var body = document.getElementById("composer-body");
       var subject = document.getElementById("composer-subject");
-      if (body) body.value = data.body + body.value;
+      if (body) body.value = data.signature ? withSignature(body.value, data.body) : data.body + body.value;
       if (subject && !subject.value && data.subject) subject.value = data.subject;
       templateSelect.value = "";
     }).catch(function () {});
