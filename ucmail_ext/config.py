@@ -113,6 +113,18 @@ SETTINGS: dict[str, Setting] = {
         None, "Address added as a mailto: to List-Unsubscribe (the https link is always there)."
     ),
     "UPLOAD_MAX_BYTES": Setting(200 * 1024 * 1024, "Largest CSV list or dialer attachment."),
+    # OAuth2 mailbox login
+    "OAUTH_PROVIDERS": Setting(
+        {}, "OAuth2 providers by name: microsoft, google, generic (README: Connecting ...)."
+    ),
+    "OAUTH_REDIRECT_URI": Setting(
+        None, "Redirect URI registered at the provider; default: the callback URL of the request."
+    ),
+    "OAUTH_TIMEOUT": Setting(10, "Seconds one request to a token endpoint may take."),
+    "OAUTH_RETRIES": Setting(3, "Attempts per token refresh before it counts as a failure."),
+    "OAUTH_BACKOFF": Setting(30, "Seconds before retrying a failed refresh; doubles, max 1 h."),
+    "OAUTH_REFRESH_MARGIN": Setting(300, "Refresh an access token this many seconds early."),
+    "OAUTH_WAIT": Setting(30, "Seconds a worker waits for another one's refresh to finish."),
 }
 
 PREFIX = "UCMAIL_"

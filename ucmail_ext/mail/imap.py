@@ -3,7 +3,11 @@
 Everything the inbound flow needs from a mailbox and nothing else: open and select,
 find UIDs past a cursor, check sizes, fetch raw bytes without touching \\Seen, set
 flags after our commit, and IDLE. Every failure is one ``ImapError`` whose message is
-safe to show and log: it never carries the password.
+safe to show and log: it never carries the password or an OAuth2 token.
+
+OAuth2 (XOAUTH2, or OAUTHBEARER when the server advertises it, RFC 7628) takes a
+*token source* instead of a password: a callable asked for a token on every login,
+so a reconnect after a long IDLE logs in with a fresh token, not the expired one.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import imaplib
 import socket
 import ssl
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -30,6 +34,17 @@ class ImapError(Exception):
     """Any IMAP failure: connection, TLS, login, protocol. The message is safe to show."""
 
 
+class TokenUnavailable(Exception):
+    """A token source cannot give a token now; the message is safe to show.
+
+    Raised by the caller's token source (refresh failed, consent revoked); the
+    adapters turn it into their own failure (``ImapError``, an SMTP tempfail).
+    """
+
+
+TokenSource = Callable[[], str]
+
+
 @dataclass(frozen=True)
 class ImapSettings:
     host: str
@@ -41,6 +56,8 @@ class ImapSettings:
     folder: str = "INBOX"
     verify_tls: bool = True
     ca_file: str | None = None
+    # OAuth2 instead of the password: called for a fresh access token at each login.
+    oauth_token: TokenSource | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -80,14 +97,15 @@ def _describe(exc: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def _errors(settings: ImapSettings, doing: str) -> Iterator[None]:
+def _errors(settings: ImapSettings, doing: str, token: str = "") -> Iterator[None]:
     try:
         yield
     except ImapError:
         raise
-    except (imaplib.IMAP4.error, OSError, EOFError) as exc:
+    except (imaplib.IMAP4.error, OSError, EOFError, TokenUnavailable) as exc:
         where = f"{settings.host}:{settings.port}"
-        message = scrub(f"IMAP {doing} failed at {where}: {_describe(exc)}", settings.password)
+        text = str(exc) if isinstance(exc, TokenUnavailable) else _describe(exc)
+        message = scrub(scrub(f"IMAP {doing} failed at {where}: {text}", settings.password), token)
         # "from None": tracebacks and loggers then leave out the original exception,
         # which may quote what we sent.
         raise ImapError(message) from None
@@ -110,6 +128,9 @@ def _connect(settings: ImapSettings) -> IMAPClient:
         if settings.security == "starttls":
             with _errors(settings, "STARTTLS"):
                 client.starttls(context)
+        if settings.oauth_token is not None:
+            _oauth_login(client, settings)
+            return client
         with _errors(settings, "login"):
             if settings.password.isascii() and settings.username.isascii():
                 client.login(settings.username, settings.password)
@@ -120,6 +141,18 @@ def _connect(settings: ImapSettings) -> IMAPClient:
         _close_quietly(client)
         raise
     return client
+
+
+def _oauth_login(client: IMAPClient, settings: ImapSettings) -> None:
+    assert settings.oauth_token is not None
+    with _errors(settings, "login"):
+        token = settings.oauth_token()
+    with _errors(settings, "login", token):
+        # Gmail offers both; Exchange Online only XOAUTH2 (its documented mechanism).
+        if b"AUTH=OAUTHBEARER" in client.capabilities():
+            client.oauthbearer_login(settings.username, token)
+        else:
+            client.oauth2_login(settings.username, token)
 
 
 def _close_quietly(client: IMAPClient) -> None:
@@ -255,6 +288,33 @@ class ImapSession:
             _, responses = self._client.noop()
         return _has_new_mail(responses)
 
+    # IDLE in steps, so that one thread can wait on many mailboxes with a selector.
+    def fileno(self) -> int:
+        return int(self._client.socket().fileno())
+
+    def idle_start(self) -> None:
+        """Enter IDLE and return; when :meth:`fileno` is readable, call :meth:`idle_read`."""
+        with self._errors("IDLE"):
+            self._client.idle()
+
+    def idle_read(self) -> bool:
+        """Read what IDLE announced without blocking; True if new mail arrived.
+
+        Readable with nothing to read means the server hung up: that is an ImapError.
+        """
+        with self._errors("IDLE"):
+            responses = self._client.idle_check(timeout=0)
+        if not responses:
+            where = f"{self._settings.host}:{self._settings.port}"
+            raise ImapError(f"IMAP IDLE failed at {where}: the server closed the connection")
+        return _has_new_mail(responses)
+
+    def idle_stop(self) -> bool:
+        """Leave IDLE (DONE); True if new mail was announced meanwhile."""
+        with self._errors("IDLE DONE"):
+            _, responses = self._client.idle_done()
+        return _has_new_mail(responses)
+
 
 def _has_new_mail(responses: Iterable[object]) -> bool:
     return any(
@@ -304,6 +364,8 @@ __all__ = [
     "ImapError",
     "ImapSession",
     "ImapSettings",
+    "TokenSource",
+    "TokenUnavailable",
     "check_login",
     "client_tls_context",
     "open_mailbox",

@@ -13,8 +13,9 @@ use of Flask here; nothing of the host app is touched.
 What the adapter adds to Flask-Mail: a socket timeout (Flask-Mail sets none, and a
 hung server must never hang a worker), lazy reconnect and recycling, outcomes as
 values (sent / tempfail / permfail) instead of exceptions, quoted-printable bodies
-where Flask-Mail's raw 8-bit would be refused, and refusal of CR/LF/NUL in header
-values before anything is built.
+where Flask-Mail's raw 8-bit would be refused, refusal of CR/LF/NUL in header
+values before anything is built, and AUTH XOAUTH2 (Flask-Mail only knows passwords):
+with ``oauth_token`` set, each new session asks the token source for a fresh token.
 """
 
 from __future__ import annotations
@@ -36,7 +37,13 @@ from flask.ctx import AppContext
 from flask_mail import Attachment, BadHeaderError, Connection, Mail, Message
 
 from ucmail_ext.mail.headers import HeaderInjectionError, check_header_value
-from ucmail_ext.mail.imap import CheckResult, client_tls_context, scrub
+from ucmail_ext.mail.imap import (
+    CheckResult,
+    TokenSource,
+    TokenUnavailable,
+    client_tls_context,
+    scrub,
+)
 
 Security = Literal["ssl", "starttls", "none"]
 SendStatus = Literal["sent", "tempfail", "permfail"]
@@ -89,6 +96,8 @@ class SmtpSettings:
     max_emails: int = 100
     verify_tls: bool = True
     ca_file: str | None = None
+    # OAuth2 instead of the password: called for a fresh access token at each login.
+    oauth_token: TokenSource | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -294,6 +303,8 @@ class _TimeoutConnection(Connection):
     def __init__(self, settings: SmtpSettings) -> None:
         super().__init__(Mail().init_mail(_mail_config(settings)))
         self.settings = settings
+        # The last token sent, to scrub from any error text.
+        self.token = ""
 
     def configure_host(self) -> _SMTP:
         settings = self.settings
@@ -308,12 +319,26 @@ class _TimeoutConnection(Connection):
         try:
             if self.mail.use_tls:
                 host.starttls(context=context)
-            if self.mail.username and self.mail.password:
+            if settings.oauth_token is not None:
+                self.token = settings.oauth_token()
+                _xoauth2_login(host, settings.username, self.token)
+            elif self.mail.username and self.mail.password:
                 host.login(self.mail.username, self.mail.password)
         except BaseException:
             host.close()
             raise
         return host
+
+
+def _xoauth2_login(host: smtplib.SMTP, username: str, token: str) -> None:
+    """AUTH XOAUTH2 (Google's and Microsoft's SASL profile of a bearer token).
+
+    On a bad token the server first sends a 334 error challenge (base64 JSON); the
+    client must answer it with an empty line to get the final 535.
+    """
+    auth_string = f"user={username}\x01auth=Bearer {token}\x01\x01"
+    host.ehlo_or_helo_if_needed()
+    host.auth("XOAUTH2", lambda challenge=None: "" if challenge else auth_string)
 
 
 def _mail_config(settings: SmtpSettings) -> dict[str, Any]:
@@ -430,9 +455,11 @@ class SmtpConnection:
         password = self.settings.password
         try:
             self._ensure_session()
-        except (smtplib.SMTPException, OSError, UnicodeError) as exc:
+        except (smtplib.SMTPException, OSError, UnicodeError, TokenUnavailable) as exc:
             where = f"{self.settings.host}:{self.settings.port}"
-            text = scrub(f"cannot connect or log in to {where}: {_describe(exc)}", password)
+            reason = str(exc) if isinstance(exc, TokenUnavailable) else _describe(exc)
+            text = scrub(f"cannot connect or log in to {where}: {reason}", password)
+            text = scrub(text, self._connection.token)
             code = exc.smtp_code if isinstance(exc, smtplib.SMTPResponseException) else None
             return SendResult("tempfail", code, text, stage="connect")
         self._sent_on_session += 1
@@ -474,18 +501,25 @@ def check_login(settings: SmtpSettings) -> CheckResult:
     """EHLO, STARTTLS or SSL, and AUTH with a short timeout; never raises."""
     quick = dataclasses.replace(settings, timeout=min(settings.timeout, CHECK_TIMEOUT))
     where = f"{settings.host}:{settings.port}"
+    connection = _TimeoutConnection(quick)
     try:
-        host = _TimeoutConnection(quick).configure_host()
+        host = connection.configure_host()
+    except TokenUnavailable as exc:
+        return CheckResult(False, f"SMTP login failed at {where}: {exc}")
     except smtplib.SMTPAuthenticationError as exc:
         message = f"SMTP login failed at {where}: {_describe(exc)}"
-        return CheckResult(False, scrub(message, settings.password))
+        return CheckResult(False, scrub(scrub(message, settings.password), connection.token))
     except Exception as exc:
         message = f"SMTP connection to {where} failed: {_describe(exc)}"
-        return CheckResult(False, scrub(message, settings.password))
+        return CheckResult(False, scrub(scrub(message, settings.password), connection.token))
     try:
         host.quit()
     except (smtplib.SMTPException, OSError):
         host.close()
+    if settings.oauth_token is not None:
+        return CheckResult(
+            True, f"Connected to {where} and logged in as {settings.username} (OAuth2)."
+        )
     if settings.username and settings.password:
         return CheckResult(True, f"Connected to {where} and logged in as {settings.username}.")
     return CheckResult(True, f"Connected to {where} (no login configured).")

@@ -22,6 +22,7 @@ from ucmail_ext.models.base import Base, utcnow
 
 STRATEGIES = ("linear", "rrmemory", "leastrecent", "fewestcalls", "random")
 SECURITY_MODES = ("starttls", "ssl", "none")
+AUTH_METHODS = ("password", "oauth2")
 
 
 class Campaign(Base):
@@ -81,6 +82,17 @@ class Campaign(Base):
     poll_failures: Mapped[int] = mapped_column(Integer, default=0)
     next_poll_at: Mapped[datetime | None]
     rr_last_agent_id: Mapped[str | None] = mapped_column(String(64))
+    # OAuth2 login (issue 11): "password" or "oauth2"; tokens encrypted like passwords.
+    auth_method: Mapped[str] = mapped_column(String(10), default="password")
+    oauth_provider: Mapped[str] = mapped_column(String(40), default="")
+    oauth_account: Mapped[str] = mapped_column(String(320), default="")
+    oauth_refresh_token_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    oauth_access_token_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    oauth_expires_at: Mapped[datetime | None]
+    # Set by invalid_grant: nothing contacts the provider again until a reconnect.
+    oauth_error: Mapped[str] = mapped_column(Text, default="")
+    oauth_failures: Mapped[int] = mapped_column(Integer, default=0)
+    oauth_retry_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
