@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 
@@ -76,6 +77,23 @@ def rotate_keys() -> None:
     from ucmail_ext.services.admin.credentials import rotate_mailbox_passwords
 
     click.echo(f"re-encrypted {rotate_mailbox_passwords()} mailbox password(s)")
+
+
+@ucmail_cli.command("health")
+@click.option("--json", "as_json", is_flag=True, help="Print the readiness document as JSON.")
+def health_command(as_json: bool) -> None:
+    """Check database, broker, lock store and polling; exit 1 when any check fails."""
+    from ucmail_ext.services.health import readiness
+
+    result = readiness()
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        for check in result.checks:
+            click.echo(f"{check.name:<10} {check.status:<15} {check.message}")
+        click.echo("ucmail is ready" if result.ok else "ucmail is NOT ready")
+    if not result.ok:
+        raise SystemExit(1)
 
 
 def register_cli(app: Flask) -> None:

@@ -100,6 +100,9 @@ class UCMail:
         register_cli(app)
         exempt_signed_links(app)
         user_logged_out.connect(_agent_logged_out, app)
+        from ucmail_ext.services.metrics import connect_celery_signals
+
+        connect_celery_signals()
 
     def _set_hook(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         self._hooks[name] = fn

@@ -3,7 +3,8 @@
 Campaign membership (an agent sees only their campaigns) is object-level and tested
 with each screen; here every endpoint must at least refuse the anonymous, the wrong
 role and a write without a CSRF token. Only the tracking blueprint (pixel, rating,
-one-click unsubscribe) is public, and it carries signed tokens tested elsewhere.
+one-click unsubscribe) is public, and it carries signed tokens tested elsewhere; so is
+ops (metrics, readiness), for scrapers, behind UCMAIL_OPS_TOKEN (tests/ops).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pytest
 from tests.fixtures.app import USERS, csrf_token, login
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
-PUBLIC_BLUEPRINTS = {"ucmail_tracking"}
+PUBLIC_BLUEPRINTS = {"ucmail_tracking", "ucmail_ops"}  # ops: machines, own bearer token
 ROLE_OF_USER = {"admin": "admin", "supervisor": "supervisor", "agent1": "agent"}
 
 

@@ -40,13 +40,13 @@ from typing import Any, Protocol
 import redis
 from flask import current_app
 from redis.exceptions import LockError
-from sqlalchemy import delete, insert, text, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ucmail_ext.extension import get_state
 from ucmail_ext.models import LockLease, utcnow
 
-_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 _clients: dict[str, redis.Redis] = {}
 _clients_lock = threading.Lock()
 
@@ -74,6 +74,35 @@ def acquire(name: str, ttl: float | None = None) -> Lease | None:
     return lease if lease.take() else None
 
 
+def held_names(prefix: str) -> list[str]:
+    """Names of the unexpired locks that start with ``prefix``, sorted.
+
+    For leases that stand for members (``idle-node:<id>``): whoever holds one is
+    alive, and a member that died drops out once its lease expires.
+    """
+    url = lock_url()
+    if url:
+        key_prefix = current_app.config["UCMAIL_LOCK_PREFIX"]
+        keys = _redis(url).scan_iter(match=_redis_glob(key_prefix + prefix) + "*", count=1000)
+        names = [key.decode()[len(key_prefix) :] for key in keys]
+    else:
+        table = LockLease.__table__
+        with get_state().db.engine.connect() as conn:
+            names = list(
+                conn.scalars(
+                    select(table.c.name).where(
+                        table.c.name.startswith(prefix, autoescape=True),
+                        table.c.expires_at >= utcnow(),
+                    )
+                )
+            )
+    return sorted(names)
+
+
+def _redis_glob(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
 @contextlib.contextmanager
 def hold(name: str, ttl: float | None = None) -> Iterator[Lease | None]:
     """``with hold("mailbox:3") as lease:`` — ``lease`` is None when it is taken."""
@@ -90,13 +119,14 @@ def lock_url() -> str | None:
     configured = current_app.config["UCMAIL_LOCK_URL"]
     if configured:
         return str(configured)
-    broker = _celery_broker_url()
-    if broker and broker.startswith(_REDIS_SCHEMES):
+    broker = celery_broker_url()
+    if broker and broker.startswith(REDIS_SCHEMES):
         return broker
     return None
 
 
-def _celery_broker_url() -> str | None:
+def celery_broker_url() -> str | None:
+    """The host's broker: its Celery app once built, else the config it is built from."""
     celery_app = current_app.extensions.get("celery")
     if celery_app is not None:
         return str(celery_app.conf.broker_url or "") or None

@@ -30,7 +30,7 @@ from sqlalchemy.orm import aliased
 from ucmail_ext.extension import get_state
 from ucmail_ext.models import AgentState, Campaign, Interaction, Member, utcnow
 from ucmail_ext.models.campaign import STRATEGIES
-from ucmail_ext.services import schedules
+from ucmail_ext.services import metrics, schedules
 from ucmail_ext.services.desk import presence
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
@@ -322,6 +322,7 @@ def route(
     decisions: list[RouteDecision] = []
     while (decision := _route_one(values, moment, rng)) is not None:
         decisions.append(decision)
+    metrics.routed(campaign_id, len(decisions))
     return decisions
 
 

@@ -33,7 +33,7 @@ from ucmail_ext.mail.smtp import (
     message_bytes,
 )
 from ucmail_ext.models import Campaign, Message, MessageRaw, utcnow
-from ucmail_ext.services import mailboxes, storage
+from ucmail_ext.services import mailboxes, metrics, storage
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +180,7 @@ def _sent(message: Message, raw: bytes, result: SendResult, now: datetime) -> De
     else:
         message.raw.raw = raw
     _session().commit()
+    metrics.message_delivered(message.campaign_id, "sent")
     return DeliveryOutcome(message.id, "sent", message.error)
 
 
@@ -189,6 +190,7 @@ def _fail(message: Message, error: str) -> DeliveryOutcome:
     message.error = error[:4000]
     _session().commit()
     log.info("message %s failed: %s", message.id, message.error)
+    metrics.message_delivered(message.campaign_id, "failed")
     return DeliveryOutcome(message.id, "failed", message.error)
 
 
@@ -202,6 +204,7 @@ def _defer(message: Message, error: str, now: datetime) -> DeliveryOutcome:
     message.error = error[:4000]
     _session().commit()
     enqueue("ucmail.outbound.send", message.id, countdown=delay.total_seconds())
+    metrics.message_delivered(message.campaign_id, "deferred")
     return DeliveryOutcome(message.id, "deferred", message.error, message.next_attempt_at)
 
 

@@ -62,7 +62,7 @@ from ucmail_ext.mail.imap import ImapError, ImapSession, open_mailbox
 from ucmail_ext.mail.parse import ParsedMessage, ParseLimits, parse_message
 from ucmail_ext.mail.thread import is_our_message_id, referenced_ids
 from ucmail_ext.models import Campaign, DialerRecord, Interaction, MailboxCursor, Message, utcnow
-from ucmail_ext.services import links, locks
+from ucmail_ext.services import links, locks, metrics
 from ucmail_ext.services.inbound import autoreply, threading
 from ucmail_ext.services.inbound import store as inbound_store
 from ucmail_ext.services.inbound.store import MailboxSlot
@@ -157,7 +157,7 @@ def poll_mailbox(campaign_id: int) -> PollResult:
     with locks.hold(f"mailbox:{campaign_id}") as lease:
         if lease is None:
             return PollResult(campaign_id, status="busy")
-        return _poll_locked(campaign, lease)
+        return metrics.observe_poll(_poll_locked(campaign, lease))
 
 
 def _poll_locked(campaign: Campaign, lease: locks.Lease) -> PollResult:
