@@ -73,7 +73,6 @@ from ucmail_ext.services.dialer.delivery import (
     Slots,
     released,
 )
-from ucmail_ext.services.dialer import pacing
 from ucmail_ext.services.dialer.journal import Journal
 from ucmail_ext.services.mailboxes import smtp_settings
 from ucmail_ext.services.schedules import is_open
@@ -172,6 +171,25 @@ def claim_batch(
         )
         for row in rows
     ]
+
+
+def reserve_slots(session: Session, dialer_id: int, count: int, interval: float) -> float:
+    """Book ``count`` sending slots on the dialer; returns the first slot's epoch time.
+
+    The booking is on the dialer row, so two workers on one dialer take turns
+    and the time between messages holds for the dialer as a whole.
+    """
+    now = time.time()
+    span = count * interval
+    current = DIALERS.c.slot_epoch
+    stmt = (
+        update(DIALERS)
+        .where(DIALERS.c.id == dialer_id)
+        .values(slot_epoch=case((current > now, current), else_=now) + span)
+        .returning(DIALERS.c.slot_epoch)
+    )
+    end = session.execute(stmt).scalar_one()
+    return float(end) - span
 
 
 # --------------------------------------------------------------------------- record
@@ -332,19 +350,11 @@ class _Pace:
     """How many records the next claim takes: about one commit interval's worth."""
 
     def __init__(self, interval: float, maximum: int, commit_seconds: float) -> None:
+        self.interval = interval
         self.maximum = max(1, maximum)
         self.commit_seconds = commit_seconds
-        self.interval = 0.0
-        self.size = min(self.maximum, 16)
-        self.set_interval(interval)
-
-    def set_interval(self, interval: float) -> None:
-        """A new spacing (the relay's pace changed): claims follow it at once."""
-        if interval == self.interval:
-            return
-        self.interval = interval
         if interval > 0:
-            self.size = self._clamp(self.commit_seconds / interval)
+            self.size = self._clamp(commit_seconds / interval)
         else:
             self.size = min(self.maximum, 16)
 
