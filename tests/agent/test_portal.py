@@ -244,6 +244,77 @@ def test_a_subject_with_a_line_break_is_refused_and_nothing_typed_is_lost(
     assert len(reload(Interaction, interaction_id).messages) == 1
 
 
+def test_a_reply_with_unfilled_variables_asks_before_it_leaves(
+    floor: Floor, client_for, smtp_sink: SmtpSink
+) -> None:  # type: ignore[no-untyped-def]
+    interaction_id = assigned(floor, floor.agent1)
+    client = client_for("agent1")
+    form = {
+        "kind": "reply",
+        "to": "customer@example.org",
+        "subject": "Your ${ plan } plan",
+        "body": "Hello ${name},\nyour ${plan} plan renews on ${date}. ${name}!",
+    }
+
+    response = post(client, floor.app, f"/ucmail/agent/interactions/{interaction_id}/send", form)
+
+    html = response.get_data(True)
+    assert response.status_code == 400
+    assert "these variables are not filled in: ${plan}, ${name}, ${date}" in html
+    assert 'name="confirm_unfilled" value="yes"' in html
+    assert "Hello ${name}," in html  # what was typed stays in the editor
+    assert len(reload(Interaction, interaction_id).messages) == 1
+    assert smtp_sink.count == 0
+
+    response = post(
+        client,
+        floor.app,
+        f"/ucmail/agent/interactions/{interaction_id}/send",
+        {**form, "confirm_unfilled": "yes"},
+    )
+
+    assert response.status_code == 302
+    (received,) = smtp_sink.wait_for(1)
+    mail = message_from_bytes(received.raw, policy=policy.default)
+    assert "your ${plan} plan" in mail.get_body(("plain",)).get_content()
+
+
+def test_a_new_interaction_with_unfilled_variables_asks_too(
+    floor: Floor, client_for, smtp_sink: SmtpSink
+) -> None:  # type: ignore[no-untyped-def]
+    client = client_for("agent1")
+    form = {"to": "someone@example.org", "subject": "Offer", "body": "Dear ${customer_name}"}
+    url = f"/ucmail/agent/new?campaign={floor.campaign_id}"
+
+    refused = post(client, floor.app, url, form)
+    sent = post(client, floor.app, url, {**form, "confirm_unfilled": "yes"})
+
+    assert refused.status_code == 400
+    assert "${customer_name}" in refused.get_data(True)
+    assert 'id="composer-send-anyway"' in refused.get_data(True)
+    assert sent.status_code == 302
+    (received,) = smtp_sink.wait_for(1)
+    assert list(received.rcpt_tos) == ["someone@example.org"]
+
+
+def test_a_reply_without_placeholders_is_not_questioned(floor: Floor, client_for) -> None:  # type: ignore[no-untyped-def]
+    interaction_id = assigned(floor, floor.agent1)
+
+    response = post(
+        client_for("agent1"),
+        floor.app,
+        f"/ucmail/agent/interactions/{interaction_id}/send",
+        {
+            "kind": "reply",
+            "to": "customer@example.org",
+            "subject": "Re",
+            "body": "It costs $5 {ok}",
+        },
+    )
+
+    assert response.status_code == 302
+
+
 def test_reply_with_history_quotes_the_conversation(floor: Floor, client_for) -> None:  # type: ignore[no-untyped-def]
     interaction_id = assigned(floor, floor.agent1, text="First line\nSecond line")
 

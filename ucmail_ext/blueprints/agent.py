@@ -114,6 +114,7 @@ def _composed(kind: str) -> compose.Composed:
         body=request.form.get("body", ""),
         files=files,
         source_message_id=_int_arg("source_message_id"),
+        confirm_unfilled=request.form.get("confirm_unfilled") == "yes",
     )
 
 

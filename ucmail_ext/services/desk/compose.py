@@ -43,6 +43,9 @@ MAX_REFERENCES = 20
 _CONTENT_TYPE = re.compile(r"[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*")
 _SPLIT = re.compile(r"[,;\s]+")
 SIGNATURE_SEPARATOR = "-- "
+# What a template leaves behind when it had no value for a variable (mail/render.py
+# keeps it as written); spaces inside the braces are tolerated so "${ name }" counts.
+_PLACEHOLDER = re.compile(r"\$\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}")
 _SEPARATOR = re.compile(r"\A-- ?[ \t]*(?:\n|\Z)")
 
 
@@ -74,6 +77,8 @@ class Composed:
     body: str = ""
     files: Sequence[NewFile] = ()
     source_message_id: int | None = None
+    # The agent saw the unfilled ``${...}`` list and chose to send anyway.
+    confirm_unfilled: bool = False
 
     def as_draft(self) -> Draft:
         """What the agent typed, back in the editor after a form error."""
@@ -335,8 +340,29 @@ def _subject(value: str, errors: dict[str, str]) -> str:
     return subject
 
 
+def unfilled_variables(*texts: str) -> list[str]:
+    """``${name}`` placeholders still in the text, each once, in order of appearance."""
+    names = (m.group(1) for text in texts for m in _PLACEHOLDER.finditer(text or ""))
+    return list(dict.fromkeys(names))
+
+
+def _unfilled_error(composed: Composed) -> str:
+    names = unfilled_variables(composed.subject, composed.body)
+    if not names or composed.confirm_unfilled:
+        return ""
+    listed = ", ".join(f"${{{name}}}" for name in names)
+    again = " (attach your files again)" if composed.files else ""
+    return (
+        f"these variables are not filled in: {listed}. "
+        f"Replace them, or choose “Send anyway” to send the text as it is{again}."
+    )
+
+
 def _checked(composed: Composed) -> tuple[list[str], list[str], str, dict[str, str]]:
     errors: dict[str, str] = {}
+    unfilled = _unfilled_error(composed)
+    if unfilled:
+        errors["unfilled"] = unfilled
     to = parse_addresses(composed.to, "to", errors)
     cc = parse_addresses(composed.cc, "cc", errors)
     if not to and "to" not in errors:
@@ -557,4 +583,5 @@ __all__ = [
     "start",
     "template_choices",
     "template_text",
+    "unfilled_variables",
 ]
