@@ -79,6 +79,14 @@ def _confirmed() -> bool:
     return isinstance(body, dict) and body.get("confirm") in (True, "yes", "true", "1")
 
 
+def _flag(name: str) -> bool:
+    """An opt-in option of a write, as ``?name=yes`` or ``{"name": true}`` in the body."""
+    if request.args.get(name) in ("yes", "true", "1"):
+        return True
+    body = request.get_json(silent=True) if request.data else None
+    return isinstance(body, dict) and body.get(name) in (True, "yes", "true", "1")
+
+
 def _actor() -> str:
     return current_agent_id() or ""
 
@@ -138,7 +146,9 @@ def _saved(result: campaigns.CampaignResult, status: int) -> ResponseReturnValue
         return _error("validation", 422, result.errors, **_check_body(result))
     assert result.campaign is not None
     return jsonify(
-        campaign=campaigns.campaign_as_dict(result.campaign), **_check_body(result)
+        campaign=campaigns.campaign_as_dict(result.campaign),
+        warnings=result.warnings,
+        **_check_body(result),
     ), status
 
 
@@ -159,10 +169,17 @@ def campaign_update(campaign_id: int) -> ResponseReturnValue:
 @require_role("admin")
 def campaign_delete(campaign_id: int) -> ResponseReturnValue:
     campaign = _campaign(campaign_id)
-    result = campaigns.delete_campaign(campaign.id, actor_id=_actor(), confirmed=_confirmed())
+    result = campaigns.delete_campaign(
+        campaign.id,
+        actor_id=_actor(),
+        confirmed=_confirmed(),
+        disable_dialers=_flag("disable_dialers"),
+    )
+    if "dialers" in result.errors:
+        return _error("campaign has dialers", 409, result.errors, dialers=result.dialers)
     if not result.ok:
         return _error("confirmation required", 400, result.errors)
-    return jsonify(deleted=campaign.id)
+    return jsonify(deleted=campaign.id, dialers_removed=result.dialers)
 
 
 @api_bp.post("/campaigns/check")
@@ -175,7 +192,7 @@ def campaign_check_values() -> ResponseReturnValue:
         if not isinstance(campaign_id, int) or isinstance(campaign_id, bool):
             return _error("validation", 422, {"campaign_id": "Must be a campaign id."})
         _campaign(campaign_id)
-    result = campaigns.check_values(body, campaign_id)
+    result = campaigns.check_values(body, campaign_id, actor_id=_actor())
     if result.smtp is None:
         return _error("validation", 422, result.errors)
     return jsonify(ok=result.ok, fields=result.errors, **_check_body(result))

@@ -100,6 +100,11 @@ def _actor() -> str:
     return current_agent_id() or ""
 
 
+def _flash_warnings(result: service.CampaignResult) -> None:
+    for warning in result.warnings:
+        flash(warning, "warning")
+
+
 @campaigns_bp.get("/")
 @require_role("supervisor")
 def index() -> ResponseReturnValue:
@@ -122,6 +127,7 @@ def create() -> ResponseReturnValue:
         return _render(None, data, result, 422)
     assert result.campaign is not None
     flash(f"Campaign {result.campaign.name!r} created; connection check passed.", "success")
+    _flash_warnings(result)
     return redirect(url_for(".edit", campaign_id=result.campaign.id))
 
 
@@ -135,6 +141,7 @@ def update(campaign_id: int) -> ResponseReturnValue:
         flash("The changes were not saved: fix the fields marked below.", "error")
         return _render(campaign, data, result, 422)
     flash(f"Campaign {campaign.name!r} saved; connection check passed.", "success")
+    _flash_warnings(result)
     return redirect(url_for(".edit", campaign_id=campaign.id))
 
 
@@ -148,13 +155,16 @@ def check_form() -> ResponseReturnValue:
     if campaign_id:
         _campaign_or_404(int(campaign_id))
     result = service.check_values(
-        form_data(request.form), int(campaign_id) if campaign_id else None
+        form_data(request.form), int(campaign_id) if campaign_id else None, actor_id=_actor()
     )
     body = {
         "ok": result.ok,
         "fields": result.errors,
         "smtp": service.status_as_dict(result.smtp),
         "imap": service.status_as_dict(result.imap),
+        # The list shows this campaign's stored status: the page updates its row.
+        "stored": result.status_stored,
+        "campaign_id": result.campaign.id if result.campaign is not None else None,
     }
     return jsonify(body), 200 if result.smtp is not None else 422
 
@@ -189,22 +199,43 @@ def disable(campaign_id: int) -> ResponseReturnValue:
     return redirect(url_for(".edit", campaign_id=campaign.id))
 
 
+def _delete_page(
+    campaign: Campaign, result: service.CampaignResult | None = None, status: int = 200
+) -> ResponseReturnValue:
+    dialers = result.dialers if result is not None else service.dialer_names(campaign.id)
+    errors = result.errors if result is not None else {}
+    html = render_template(
+        "ucmail/campaigns/delete.html", campaign=campaign, dialers=dialers, errors=errors
+    )
+    return html, status
+
+
 @campaigns_bp.get("/<int:campaign_id>/delete")
 @require_role("admin")
 def confirm_delete(campaign_id: int) -> ResponseReturnValue:
-    return render_template("ucmail/campaigns/delete.html", campaign=_campaign_or_404(campaign_id))
+    return _delete_page(_campaign_or_404(campaign_id))
 
 
 @campaigns_bp.post("/<int:campaign_id>/delete")
 @require_role("admin")
 def delete(campaign_id: int) -> ResponseReturnValue:
     campaign = _campaign_or_404(campaign_id)
-    confirmed = request.form.get("confirm") == "yes"
-    result = service.delete_campaign(campaign.id, actor_id=_actor(), confirmed=confirmed)
+    result = service.delete_campaign(
+        campaign.id,
+        actor_id=_actor(),
+        confirmed=request.form.get("confirm") == "yes",
+        disable_dialers=request.form.get("disable_dialers") in ("yes", "on"),
+    )
     if not result.ok:
-        return render_template("ucmail/campaigns/delete.html", campaign=campaign), 400
+        return _delete_page(campaign, result, 409 if "dialers" in result.errors else 400)
+    removed = (
+        f" Its dialers were stopped and removed: {', '.join(result.dialers)}."
+        if result.dialers
+        else ""
+    )
     flash(
-        f"Campaign {campaign.name!r} deleted; its interactions stay searchable under its name.",
+        f"Campaign {campaign.name!r} deleted; its interactions stay searchable under its name."
+        + removed,
         "success",
     )
     return redirect(url_for(".index"))

@@ -16,24 +16,24 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import datetime, time
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ucmail_ext.crypto import encrypt_secret
+from ucmail_ext.crypto import DecryptionError, decrypt_secret, encrypt_secret
 from ucmail_ext.extension import get_state
 from ucmail_ext.mail import imap as imap_transport
 from ucmail_ext.mail import smtp as smtp_transport
 from ucmail_ext.mail.headers import is_valid_address
-from ucmail_ext.models import Campaign, Schedule, utcnow
+from ucmail_ext.models import Campaign, Dialer, DialerList, Schedule, utcnow
 from ucmail_ext.models.campaign import SECURITY_MODES, STRATEGIES
 from ucmail_ext.services import audit
 from ucmail_ext.services.access import can_see_campaign
 from ucmail_ext.services.admin.templates import templates_for_campaign
-from ucmail_ext.services.mailboxes import imap_settings, smtp_settings
+from ucmail_ext.services.mailboxes import imap_settings, login_name, smtp_settings
 from ucmail_ext.services.pagination import Page, paginate
 from ucmail_ext.services.schedules import DAY_NAMES, is_valid_zone
 
@@ -77,6 +77,17 @@ READ_ONLY_FIELDS = frozenset(
     {"id", "has_password", "smtp_status", "imap_status", "checked_at", "created_at"}
 )
 STATUS_GREEN, STATUS_RED, STATUS_UNKNOWN = "green", "red", "unknown"
+# Where the stored password was typed for. Any other server must get a typed one:
+# else whoever can edit a campaign could point it at their own host and collect it.
+SERVER_FIELDS = (
+    "smtp_host",
+    "smtp_port",
+    "smtp_security",
+    "imap_host",
+    "imap_port",
+    "imap_security",
+)
+RETYPE_PASSWORD = "Type the password again: the server changed since it was saved."
 
 _CONTROL = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
 _HOST = re.compile(r"[A-Za-z0-9\[][A-Za-z0-9._:\[\]-]*")
@@ -144,6 +155,12 @@ class CampaignResult:
     errors: dict[str, str] = field(default_factory=dict)
     smtp: ConnectionStatus | None = None
     imap: ConnectionStatus | None = None
+    # Saved, but worth a second look (another campaign reads the same mailbox).
+    warnings: list[str] = field(default_factory=list)
+    # The check exercised the saved logins, so its outcome is now the campaign's status.
+    status_stored: bool = False
+    # Names of the campaign's dialers (a delete refuses, or removed them).
+    dialers: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -449,6 +466,17 @@ def _password(reader: _Reader) -> str | None:
     return value
 
 
+def _server_changed(columns: Mapping[str, Any], current: Campaign) -> bool:
+    """True when the proposed servers or login differ from what the password was saved for."""
+    for key in SERVER_FIELDS:
+        new, old = columns.get(key), getattr(current, key)
+        if isinstance(new, str) and isinstance(old, str):
+            new, old = new.lower(), old.lower()
+        if new != old:
+            return True
+    return (columns.get("username") or columns.get("email_address")) != login_name(current)
+
+
 def _name_taken(name: str, current: Campaign | None) -> bool:
     stmt = select(Campaign.id).where(
         Campaign.deleted_at.is_(None), func.lower(Campaign.name) == name.lower()
@@ -529,6 +557,14 @@ def validate_campaign(
         errors["timezone"] = "Unknown time zone (use a name like Europe/Madrid)."
     if "email_address" not in errors and not is_valid_address(columns["email_address"]):
         errors["email_address"] = "Account must be an email address like support@example.com."
+    if (
+        password is None
+        and current is not None
+        and current.password_encrypted
+        and "password" not in errors
+        and _server_changed(columns, current)
+    ):
+        errors["password"] = RETYPE_PASSWORD
     if columns["autoreply_enabled"] and columns["autoreply_template_id"] is None:
         errors.setdefault("autoreply_template_id", "Pick the template the auto-reply sends.")
     warning, critical = columns["threshold_warning_seconds"], columns["threshold_critical_seconds"]
@@ -587,35 +623,98 @@ def _store_status(campaign: Campaign, smtp: ConnectionStatus, imap: ConnectionSt
     campaign.checked_at = utcnow()
 
 
-def check_values(data: Mapping[str, Any], campaign_id: int | None = None) -> CampaignResult:
-    """ "Test connection" on what the form holds now; nothing is stored."""
+def _check_detail(
+    campaign_id: int | None, probe: Campaign, smtp: ConnectionStatus, imap: ConnectionStatus
+) -> str:
+    """Which campaign, which servers, as whom, and the outcome: never the password."""
+    imap_part = (
+        f"imap {probe.imap_host}:{probe.imap_port} ({probe.imap_security}) {imap.status}"
+        if probe.receive_emails
+        else "imap not checked"
+    )
+    return (
+        f"campaign {campaign_id if campaign_id is not None else 'new'}: "
+        f"smtp {probe.smtp_host}:{probe.smtp_port} ({probe.smtp_security}) {smtp.status}; "
+        f"{imap_part}; login {login_name(probe)}"
+    )[:2000]
+
+
+def _audit_alone(actor_id: str, action: str, detail: str) -> None:
+    """An audit line committed on its own: the check it records saved nothing."""
+    session = _session()
+    try:
+        audit.record(actor_id, action, detail=detail)
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+
+
+def _checked_saved_settings(values: CampaignValues, current: Campaign | None) -> bool:
+    """The check exercised exactly the saved logins, so its outcome is the campaign's."""
+    if current is None or _server_changed(values.columns, current):
+        return False
+    if current.receive_emails != values.columns["receive_emails"]:
+        return False
+    if values.password is None:
+        return True
+    try:
+        return decrypt_secret(current.password_encrypted) == values.password
+    except DecryptionError:
+        return False
+
+
+def check_values(
+    data: Mapping[str, Any], campaign_id: int | None = None, *, actor_id: str
+) -> CampaignResult:
+    """ "Test connection" on what the form holds now.
+
+    Nothing the admin typed is stored; but when the check exercised exactly the
+    saved logins, its outcome is the campaign's status, shown in the list.
+    """
     current = get_campaign(campaign_id) if campaign_id is not None else None
     values, errors = validate_campaign(data, current)
     if values is None:
+        if errors.get("password") == RETYPE_PASSWORD:
+            _audit_alone(
+                actor_id,
+                "campaign.check.refused",
+                f"campaign {campaign_id}: servers changed and no password typed",
+            )
         return CampaignResult(current, errors)
-    smtp, imap = run_checks(_probe(values, current))
-    return CampaignResult(current, _check_errors(smtp, imap), smtp, imap)
+    probe = _probe(values, current)
+    smtp, imap = run_checks(probe)
+    detail = _check_detail(campaign_id, probe, smtp, imap)
+    session = _session()
+    stored = current is not None and _checked_saved_settings(values, current)
+    try:
+        if stored:
+            assert current is not None
+            _store_status(current, smtp, imap)
+        audit.record(actor_id, "campaign.check", detail=detail)
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    log.info("%s checked by %s", detail, actor_id)
+    return CampaignResult(current, _check_errors(smtp, imap), smtp, imap, status_stored=stored)
 
 
 def check_campaign(campaign_id: int, *, actor_id: str) -> CampaignResult:
     """Check a saved campaign's logins and store the outcome on it."""
     campaign = get_campaign(campaign_id)
     smtp, imap = run_checks(campaign)
+    detail = _check_detail(campaign.id, campaign, smtp, imap)
     session = _session()
     try:
         _store_status(campaign, smtp, imap)
+        audit.record(actor_id, "campaign.check", detail=detail)
         session.commit()
     except Exception:
         session.rollback()
         raise
-    log.info(
-        "campaign %s checked by %s: smtp %s, imap %s",
-        campaign.id,
-        actor_id,
-        smtp.status,
-        imap.status,
-    )
-    return CampaignResult(campaign, _check_errors(smtp, imap), smtp, imap)
+    log.info("%s checked by %s", detail, actor_id)
+    return CampaignResult(campaign, _check_errors(smtp, imap), smtp, imap, status_stored=True)
 
 
 # --------------------------------------------------------------------------- writing
@@ -645,9 +744,12 @@ def save_campaign(
     values, errors = validate_campaign(data, current)
     if values is None:
         return CampaignResult(current, errors)
-    smtp, imap = run_checks(_probe(values, current))
+    probe = _probe(values, current)
+    smtp, imap = run_checks(probe)
+    detail = _check_detail(campaign_id, probe, smtp, imap)
     errors = _check_errors(smtp, imap)
     if errors:
+        _audit_alone(actor_id, "campaign.check", detail)
         return CampaignResult(current, errors, smtp, imap)
 
     session = _session()
@@ -663,6 +765,7 @@ def save_campaign(
             session.add(campaign)
             session.flush()
         action = "campaign.create" if current is None else "campaign.update"
+        audit.record(actor_id, "campaign.check", detail=detail)
         audit.record(actor_id, action, detail=f"{campaign.id}: {campaign.name}")
         session.commit()
     except IntegrityError:
@@ -677,7 +780,44 @@ def save_campaign(
     log.info(
         "campaign %s %s by %s", campaign.id, "created" if current is None else "updated", actor_id
     )
-    return CampaignResult(campaign, {}, smtp, imap)
+    return CampaignResult(
+        campaign, {}, smtp, imap, warnings=_shared_mailbox_warnings(campaign), status_stored=True
+    )
+
+
+def campaigns_on_same_mailbox(campaign: Campaign) -> list[Campaign]:
+    """Other live campaigns that read the same IMAP mailbox (host and login name)."""
+    if not campaign.receive_emails or not campaign.imap_host:
+        return []
+    login = login_name(campaign).lower()
+    stmt = select(Campaign).where(
+        Campaign.deleted_at.is_(None),
+        Campaign.id != campaign.id,
+        Campaign.receive_emails.is_(True),
+        func.lower(Campaign.imap_host) == campaign.imap_host.lower(),
+    )
+    return [
+        other
+        for other in _session().scalars(stmt.order_by(Campaign.id))
+        if login_name(other).lower() == login
+    ]
+
+
+def _shared_mailbox_warnings(campaign: Campaign) -> list[str]:
+    """Two campaigns polling one mailbox each import every message: say so, do not refuse.
+
+    Sharing can be deliberate (a second folder, a move between campaigns), so the
+    admin is told after the save rather than stopped.
+    """
+    others = campaigns_on_same_mailbox(campaign)
+    if not others:
+        return []
+    names = ", ".join(repr(other.name) for other in others)
+    return [
+        f"Saved, but this mailbox ({login_name(campaign)} on {campaign.imap_host}) is also "
+        f"read by {names}: each campaign imports every message, so customers may get "
+        "two answers."
+    ]
 
 
 def set_enabled(campaign_id: int, enabled: bool, *, actor_id: str) -> Campaign:
@@ -698,28 +838,78 @@ def set_enabled(campaign_id: int, enabled: bool, *, actor_id: str) -> Campaign:
     return campaign
 
 
-def delete_campaign(campaign_id: int, *, actor_id: str, confirmed: bool) -> CampaignResult:
+def dialers_of(campaign_id: int) -> list[Dialer]:
+    """The campaign's live dialers, by name: what a delete would leave without a campaign."""
+    stmt = (
+        select(Dialer)
+        .where(Dialer.campaign_id == campaign_id, Dialer.deleted_at.is_(None))
+        .order_by(func.lower(Dialer.name), Dialer.id)
+    )
+    return list(_session().scalars(stmt))
+
+
+def dialer_names(campaign_id: int) -> list[str]:
+    return [dialer.name for dialer in dialers_of(campaign_id)]
+
+
+def _retire_dialers(dialers: Sequence[Dialer], now: datetime) -> None:
+    """Stop the dialers and their lists and remove them, as deleting each one would."""
+    for dialer in dialers:
+        dialer.deleted_at = now
+        dialer.state = "stopped"
+    _session().execute(
+        update(DialerList)
+        .where(DialerList.dialer_id.in_([d.id for d in dialers]), DialerList.state == "active")
+        .values(state="inactive")
+    )
+
+
+def delete_campaign(
+    campaign_id: int, *, actor_id: str, confirmed: bool, disable_dialers: bool = False
+) -> CampaignResult:
     """Soft delete: the row stays so interactions and recordings keep its name.
 
     Its name becomes free for a new campaign; the deleted one never polls or
-    sends again and no longer appears in lists.
+    sends again and no longer appears in lists. A campaign with dialers is only
+    deleted when the admin also chooses to stop and remove them: a dialer left
+    without its campaign could neither send nor be fixed.
     """
     campaign = get_campaign(campaign_id)
+    dialers = dialers_of(campaign.id)
+    names = [dialer.name for dialer in dialers]
     if not confirmed:
         return CampaignResult(
-            campaign, {"confirm": f"Confirm that campaign {campaign.name!r} should be deleted."}
+            campaign,
+            {"confirm": f"Confirm that campaign {campaign.name!r} should be deleted."},
+            dialers=names,
+        )
+    if dialers and not disable_dialers:
+        listed = ", ".join(names)
+        return CampaignResult(
+            campaign,
+            {
+                "dialers": f"Campaign {campaign.name!r} still has dialers: {listed}. "
+                "Delete them first, or choose to stop and remove them with the campaign."
+            },
+            dialers=names,
         )
     session = _session()
     try:
-        campaign.deleted_at = utcnow()
+        now = utcnow()
+        campaign.deleted_at = now
         campaign.enabled = False
+        if dialers:
+            _retire_dialers(dialers, now)
+            audit.record(
+                actor_id, "dialer.delete", detail=f"with campaign {campaign.id}: {', '.join(names)}"
+            )
         audit.record(actor_id, "campaign.delete", detail=f"{campaign.id}: {campaign.name}")
         session.commit()
     except Exception:
         session.rollback()
         raise
-    log.info("campaign %s deleted by %s", campaign.id, actor_id)
-    return CampaignResult(campaign)
+    log.info("campaign %s deleted by %s (%d dialers removed)", campaign.id, actor_id, len(names))
+    return CampaignResult(campaign, dialers=names)
 
 
 def add_schedule(campaign_id: int, data: Any, *, actor_id: str) -> CampaignResult:

@@ -394,6 +394,8 @@ def play_list(list_id: int, visible: set[int] | None, actor: str) -> ActionResul
     campaign = session.get(Campaign, dialer.campaign_id)
     if campaign is None or campaign.deleted_at is not None:
         return ActionResult(False, "The dialer's campaign was deleted.")
+    if not campaign.enabled:
+        return ActionResult(False, f"The campaign {campaign.name} is disabled.")
     unfinished = session.scalar(
         select(func.count(DialerRecord.id)).where(
             DialerRecord.list_id == dialer_list.id,
@@ -543,8 +545,9 @@ def monitor(
     stmt = (
         select(DialerList)
         .join(Dialer, Dialer.id == DialerList.dialer_id)
+        .join(Campaign, Campaign.id == Dialer.campaign_id)
         .options(contains_eager(DialerList.dialer))
-        .where(Dialer.deleted_at.is_(None))
+        .where(Dialer.deleted_at.is_(None), Campaign.deleted_at.is_(None))
         .order_by((DialerList.state == "active").desc(), DialerList.id.desc())
         .limit(limit)
     )

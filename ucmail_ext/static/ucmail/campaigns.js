@@ -43,6 +43,40 @@
     window.ucmail.text(message, status ? status.message : "");
   }
 
+  // The list's badges show the stored status; the server stores a check's outcome
+  // only when it exercised the saved logins (data.stored), and then so does the row.
+  function updateListRow(campaignId, data) {
+    var row = document.querySelector('#campaign-list tr[data-campaign-id="' + campaignId + '"]');
+    if (!row) { return; }
+    ["smtp", "imap"].forEach(function (protocol) {
+      var badge = row.querySelector('[data-list-status="' + protocol + '"]');
+      var status = data[protocol];
+      if (!badge || !status) { return; }
+      badge.className = "status-" + status.status;
+      badge.title = status.message;
+      window.ucmail.text(badge, status.status);
+    });
+  }
+
+  // Field errors of a check (a password to type again) go under their field, as on save.
+  function showFieldErrors(form, fields) {
+    Array.prototype.forEach.call(form.querySelectorAll("[data-check-error]"), function (node) {
+      node.parentNode.removeChild(node);
+    });
+    Object.keys(fields || {}).forEach(function (name) {
+      var input = form.elements.namedItem(name);
+      if (!input || !input.parentNode || name === "smtp" || name === "imap") { return; }
+      var old = document.getElementById("error-" + name);
+      if (old) { old.parentNode.removeChild(old); }
+      var span = document.createElement("span");
+      span.className = "ucmail-error";
+      span.id = "error-" + name;
+      span.setAttribute("data-check-error", "");
+      window.ucmail.text(span, fields[name]);
+      input.parentNode.insertBefore(span, input.nextSibling);
+    });
+  }
+
   function testConnection(form, button) {
     var url = form.dataset.checkUrl;
     var original = button.textContent;
@@ -53,6 +87,8 @@
       .then(function (data) {
         showStatus("smtp", data.smtp);
         showStatus("imap", data.imap);
+        showFieldErrors(form, data.fields);
+        if (data.stored && data.campaign_id) { updateListRow(data.campaign_id, data); }
         if (!data.smtp) {
           var problems = Object.keys(data.fields || {}).map(function (k) { return data.fields[k]; });
           showStatus("smtp", { status: "unknown", message: problems.join(" ") });

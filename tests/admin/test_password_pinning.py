@@ -1,0 +1,259 @@
+"""The stored mailbox password only ever goes to the server it was saved for.
+
+A "recorder" here is a plain loopback socket server that speaks just enough SMTP to
+be offered a login, and keeps every byte it is sent: had the stored password been
+sent to it, it would be in those bytes (AUTH PLAIN carries it in base64).
+"""
+
+from __future__ import annotations
+
+import base64
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from tests.admin.conftest import Mailbox, api_headers, campaign_data
+from ucmail_ext.crypto import decrypt_secret
+from ucmail_ext.extension import get_state
+from ucmail_ext.models import AuditEntry, Campaign
+from ucmail_ext.services.admin import campaigns
+
+pytestmark = pytest.mark.integration
+
+API = "/ucmail/api"
+
+
+class Recorder:
+    """A loopback SMTP look-alike that offers AUTH, refuses it, and records everything."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.received = bytearray()
+        self.connections = 0
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                self.connections += 1
+            threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
+
+    def _talk(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(30)
+            conn.sendall(b"220 recorder ESMTP\r\n")
+            buffer = b""
+            try:
+                while True:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        return
+                    with self._lock:
+                        self.received += chunk
+                    buffer += chunk
+                    while b"\r\n" in buffer:
+                        line, buffer = buffer.split(b"\r\n", 1)
+                        verb = line.split(b" ", 1)[0].upper()
+                        if verb in (b"EHLO", b"HELO"):
+                            conn.sendall(b"250-recorder\r\n250 AUTH PLAIN LOGIN\r\n")
+                        elif verb == b"AUTH":
+                            conn.sendall(b"535 5.7.8 recorded\r\n")
+                        elif verb == b"QUIT":
+                            conn.sendall(b"221 bye\r\n")
+                            return
+                        else:
+                            conn.sendall(b"250 ok\r\n")
+            except OSError:
+                return
+
+    def saw(self, secret: str) -> bool:
+        with self._lock:
+            data = bytes(self.received)
+        encoded = [
+            secret.encode(),
+            base64.b64encode(secret.encode()),
+            base64.b64encode(b"\0" + secret.encode()),
+        ]
+        # AUTH PLAIN's base64 covers "\0user\0password": decode each line to look inside.
+        decoded = b""
+        for line in data.split(b"\r\n"):
+            for word in line.split(b" "):
+                try:
+                    decoded += base64.b64decode(word, validate=True) + b"\n"
+                except ValueError:
+                    continue
+        return any(e in data for e in encoded) or secret.encode() in decoded
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.fixture
+def recorder() -> Iterator[Recorder]:
+    server = Recorder()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def saved(app_ctx: Flask, mailbox: Mailbox) -> Campaign:
+    result = campaigns.save_campaign(campaign_data(mailbox), actor_id="1")
+    assert result.ok, result.errors
+    assert result.campaign is not None
+    return result.campaign
+
+
+def _without_password(mailbox: Mailbox, **overrides: Any) -> dict[str, Any]:
+    data = campaign_data(mailbox, **overrides)
+    data.pop("password")
+    return data
+
+
+def _audit(action: str) -> list[AuditEntry]:
+    stmt = select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)
+    return list(get_state().session.scalars(stmt))
+
+
+def test_check_aimed_at_a_new_server_with_no_password_sends_nothing_there(
+    saved: Campaign, mailbox: Mailbox, recorder: Recorder
+) -> None:
+    data = _without_password(
+        mailbox, smtp_host="127.0.0.1", smtp_port=recorder.port, smtp_security="none"
+    )
+
+    result = campaigns.check_values(data, saved.id, actor_id="7")
+
+    assert result.errors == {"password": campaigns.RETYPE_PASSWORD}
+    assert result.smtp is None
+    assert recorder.connections == 0
+    assert not recorder.saw(mailbox.account.password)
+    refused = _audit("campaign.check.refused")
+    assert [(a.actor_id, a.detail.split(":")[0]) for a in refused] == [
+        ("7", f"campaign {saved.id}")
+    ]
+
+
+def test_api_check_with_campaign_id_and_a_new_host_port_refuses_and_keeps_the_secret(
+    app: Flask, saved: Campaign, mailbox: Mailbox, recorder: Recorder, client_for: Any
+) -> None:
+    admin = client_for("admin")
+    body = {
+        **_without_password(
+            mailbox, smtp_host="127.0.0.1", smtp_port=recorder.port, smtp_security="none"
+        ),
+        "campaign_id": saved.id,
+    }
+
+    response = admin.post(f"{API}/campaigns/check", json=body, headers=api_headers(admin, app))
+
+    assert response.status_code == 422
+    assert response.get_json()["fields"]["password"] == campaigns.RETYPE_PASSWORD
+    assert recorder.connections == 0
+    assert not recorder.saw(mailbox.account.password)
+
+
+def test_update_pointing_at_a_new_server_needs_the_password_typed_again(
+    app: Flask, saved: Campaign, mailbox: Mailbox, recorder: Recorder, client_for: Any
+) -> None:
+    admin = client_for("admin")
+    patch = {"smtp_host": "127.0.0.1", "smtp_port": recorder.port, "smtp_security": "none"}
+
+    response = admin.patch(
+        f"{API}/campaigns/{saved.id}", json=patch, headers=api_headers(admin, app)
+    )
+
+    assert response.status_code == 422
+    assert response.get_json()["fields"] == {"password": campaigns.RETYPE_PASSWORD}
+    assert recorder.connections == 0
+    session = get_state().session
+    session.expire_all()
+    stored = session.get(Campaign, saved.id)
+    assert stored is not None
+    assert (stored.smtp_host, stored.smtp_port) == (mailbox.sink.host, mailbox.sink.port)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("imap_port", 1),
+        ("imap_host", "127.0.0.2"),
+        ("imap_security", "none"),
+        ("smtp_security", "ssl"),
+        ("username", "someone-else"),
+    ],
+)
+def test_any_server_or_login_change_needs_the_password_again(
+    saved: Campaign, mailbox: Mailbox, field: str, value: Any
+) -> None:
+    values, errors = campaigns.validate_campaign(
+        _without_password(mailbox, **{field: value}), saved
+    )
+    assert values is None
+    assert errors == {"password": campaigns.RETYPE_PASSWORD}
+
+
+def test_a_typed_password_may_go_to_a_new_server_and_the_check_is_audited(
+    saved: Campaign, mailbox: Mailbox, recorder: Recorder
+) -> None:
+    data = campaign_data(
+        mailbox,
+        password="typed-for-the-new-one",
+        smtp_host="127.0.0.1",
+        smtp_port=recorder.port,
+        smtp_security="none",
+        receive_emails=False,
+    )
+
+    result = campaigns.check_values(data, saved.id, actor_id="7")
+
+    assert result.smtp is not None and result.smtp.status == "red"
+    assert recorder.saw("typed-for-the-new-one")
+    assert not recorder.saw(mailbox.account.password)
+    (entry,) = _audit("campaign.check")[-1:]
+    assert entry.actor_id == "7"
+    assert f"campaign {saved.id}" in entry.detail
+    assert f"smtp 127.0.0.1:{recorder.port}" in entry.detail and "red" in entry.detail
+    assert "typed-for-the-new-one" not in entry.detail
+    assert decrypt_secret(saved.password_encrypted) == mailbox.account.password
+
+
+def test_saved_settings_check_uses_the_stored_password_and_every_check_is_audited(
+    saved: Campaign, mailbox: Mailbox
+) -> None:
+    before = len(_audit("campaign.check"))
+
+    unsaved = campaigns.check_values(_without_password(mailbox), saved.id, actor_id="7")
+    stored = campaigns.check_campaign(saved.id, actor_id="8")
+
+    assert unsaved.ok and stored.ok
+    entries = _audit("campaign.check")[before:]
+    assert [e.actor_id for e in entries] == ["7", "8"]
+    for entry in entries:
+        assert f"smtp {mailbox.sink.host}:{mailbox.sink.port}" in entry.detail
+        assert "green" in entry.detail
+        assert mailbox.account.password not in entry.detail
+
+
+def test_a_failed_save_check_is_audited_too(saved: Campaign, mailbox: Mailbox) -> None:
+    before = len(_audit("campaign.check"))
+
+    result = campaigns.save_campaign(
+        campaign_data(mailbox, password="wrong-password"), saved.id, actor_id="9"
+    )
+
+    assert not result.ok
+    entries = _audit("campaign.check")[before:]
+    assert [e.actor_id for e in entries] == ["9"]
+    assert "red" in entries[0].detail and "wrong-password" not in entries[0].detail
