@@ -23,6 +23,7 @@ ALL_BLUEPRINTS = (
     "dialer",
     "tracking",
     "api",
+    "ops",
 )
 
 
@@ -69,6 +70,17 @@ SETTINGS: dict[str, Setting] = {
     ),
     "LOCK_TTL": Setting(300, "Seconds a lock outlives a worker that stopped renewing it (crash)."),
     "LOCK_PREFIX": Setting("ucmail:lock:", "Redis key prefix of ucmail's locks."),
+    # Operations
+    "OPS_TOKEN": Setting(
+        None, "Bearer token the metrics and readiness URLs want; None: open (fence by network)."
+    ),
+    "HEALTH_TIMEOUT": Setting(5, "Seconds each health check (broker, lock store) may take."),
+    "HEALTH_POLL_STALE": Setting(
+        600, "Health fails when no mailbox was polled for this many seconds; 0: never."
+    ),
+    "HEALTH_IDLE_STALE": Setting(
+        120, "Health fails when the newest IDLE listener lease expired this long ago."
+    ),
     # Inbound
     "POLL_INTERVAL": Setting(30, "Seconds between mailbox polls (beat)."),
     "FETCH_BATCH": Setting(100, "Messages fetched per IMAP FETCH."),

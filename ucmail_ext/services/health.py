@@ -13,7 +13,8 @@ check with a message. Messages never carry a URL's password (broker URLs hold th
   holds them (then the database check covers it).
 - **polling**: the newest successful poll of any receiving campaign is younger than
   ``UCMAIL_HEALTH_POLL_STALE`` seconds; stale means beat or the inbound workers stopped.
-- **idle**: IMAP IDLE listener leases: "not configured" until the listener keeps them.
+- **idle**: the IMAP IDLE listeners' node leases: alive, dead for too long
+  (``UCMAIL_HEALTH_IDLE_STALE``), or "not configured" when no listener runs.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from flask import current_app
 from sqlalchemy import func, select, text
 
 from ucmail_ext.extension import get_state
-from ucmail_ext.models import Campaign, Interaction, utcnow
+from ucmail_ext.models import Campaign, Interaction, LockLease, utcnow
 from ucmail_ext.services import locks
 
 OK = "ok"
@@ -81,7 +82,7 @@ def readiness() -> Readiness:
     database = check_database()
     checks = [database, check_broker(timeout), check_locks(timeout)]
     if database.failed:
-        checks += [Check("polling", FAIL, "database unreachable"), check_idle()]
+        checks += [Check(name, FAIL, "database unreachable") for name in ("polling", "idle")]
     else:
         checks += [check_polling(), check_idle()]
     return Readiness(checks)
@@ -150,9 +151,55 @@ def check_polling(now: datetime | None = None) -> Check:
     return Check("polling", OK, f"newest poll {age:.0f} s ago", round(age, 1))
 
 
-def check_idle() -> Check:
-    """IDLE listener leases, once the listener records them; none yet."""
-    return Check("idle", NOT_CONFIGURED, "IDLE listeners keep no leases to check")
+IDLE_NODE_PREFIX = "idle-node:"  # the lease each ``flask ucmail idle`` process holds
+
+
+def check_idle(now: datetime | None = None) -> Check:
+    """The IDLE listeners' node leases: live ones, or how long the newest has been dead.
+
+    A listener stopped cleanly releases its lease (then there is nothing to check:
+    "not configured"); one that died leaves it to expire, and health fails once the
+    newest expired more than ``UCMAIL_HEALTH_IDLE_STALE`` seconds ago.
+    """
+    url = locks.lock_url()
+    if url:
+        prefix = current_app.config["UCMAIL_LOCK_PREFIX"] + IDLE_NODE_PREFIX
+        try:
+            live = _count_redis_keys(
+                url, prefix, float(current_app.config["UCMAIL_HEALTH_TIMEOUT"])
+            )
+        except Exception as exc:  # reported by the locks check too
+            return Check("idle", FAIL, _describe(exc, url))
+        if not live:
+            return Check("idle", NOT_CONFIGURED, "no IDLE listener holds a lease")
+        return Check("idle", OK, f"{live} IDLE listener process(es) alive")
+    session = get_state().session
+    rows = session.execute(
+        select(func.count(LockLease.name), func.max(LockLease.expires_at)).where(
+            LockLease.name.startswith(IDLE_NODE_PREFIX, autoescape=True)
+        )
+    ).one()
+    session.rollback()
+    count, newest = rows
+    if not count or newest is None:
+        return Check("idle", NOT_CONFIGURED, "no IDLE listener holds a lease")
+    newest = newest if newest.tzinfo is not None else newest.replace(tzinfo=UTC)
+    expired_for = ((now or utcnow()) - newest).total_seconds()
+    if expired_for <= 0:
+        return Check("idle", OK, "IDLE listeners alive", 0.0)
+    stale_after = float(current_app.config["UCMAIL_HEALTH_IDLE_STALE"])
+    message = f"newest IDLE listener lease expired {expired_for:.0f} s ago"
+    status = FAIL if expired_for > stale_after else OK
+    return Check("idle", status, message, round(expired_for, 1))
+
+
+def _count_redis_keys(url: str, prefix: str, timeout: float) -> int:
+    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    try:
+        glob = "".join("\\" + c if c in "*?[]\\" else c for c in prefix) + "*"
+        return sum(1 for _ in client.scan_iter(match=glob, count=1000))
+    finally:
+        client.close()
 
 
 def _ping_redis(url: str, timeout: float) -> None:
