@@ -53,17 +53,35 @@ def db_revision(message: str, autogenerate: bool) -> None:
 
 @ucmail_cli.command("idle")
 @click.option(
-    "--refresh", default=30.0, show_default=True, help="Seconds between re-reads of the campaigns."
+    "--refresh",
+    type=float,
+    default=None,
+    help="Seconds between rounds (campaigns, other IDLE processes, leases); "
+    "default and maximum: UCMAIL_IDLE_TAKEOVER / 6.",
 )
-def idle_command(refresh: float) -> None:
-    """Import new mail the moment it arrives (IMAP IDLE); polling stays the fallback."""
-    from ucmail_ext.services.inbound.idle import IdleSupervisor
+@click.option("-v", "--verbose", is_flag=True, help="Print each mailbox taken and handed over.")
+def idle_command(refresh: float | None, verbose: bool) -> None:
+    """Import new mail the moment it arrives (IMAP IDLE); polling stays the fallback.
+
+    Run as many as you like, on any machines: they share the mailboxes.
+    """
+    from ucmail_ext.services.inbound.idle_leases import IdleNode
+
+    def changed(campaign_id: int, listening: bool) -> None:
+        what = "listening to" if listening else "handed over"
+        click.echo(f"ucmail: {what} campaign {campaign_id}", err=True)
 
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    click.echo("ucmail: IMAP IDLE listeners running (Ctrl-C or SIGTERM stops them)", err=True)
+    node = IdleNode(
+        current_app._get_current_object(), refresh=refresh, on_change=changed if verbose else None
+    )
+    click.echo(
+        f"ucmail: IMAP IDLE listeners running as {node.node_id} (Ctrl-C or SIGTERM stops them)",
+        err=True,
+    )
     try:
-        IdleSupervisor(current_app._get_current_object(), refresh=refresh).run(stop)
+        node.run(stop)
     except KeyboardInterrupt:
         pass
     finally:

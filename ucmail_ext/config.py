@@ -86,6 +86,10 @@ SETTINGS: dict[str, Setting] = {
     "FETCH_BATCH": Setting(100, "Messages fetched per IMAP FETCH."),
     "IMAP_TIMEOUT": Setting(30, "Socket timeout for IMAP, seconds."),
     "IDLE_TIMEOUT": Setting(300, "Seconds an IMAP IDLE waits before re-issuing it."),
+    "IDLE_TAKEOVER": Setting(
+        30, "Seconds before another `flask ucmail idle` takes the mailboxes of one that died."
+    ),
+    "IDLE_WORKERS": Setting(8, "Threads per IDLE process that connect and poll mailboxes."),
     "MARK_SEEN": Setting(False, "Set \\Seen on the server after import (after the commit)."),
     "MAX_MESSAGE_BYTES": Setting(25 * 1024 * 1024, "Largest message imported whole."),
     "MAX_ATTACHMENT_BYTES": Setting(20 * 1024 * 1024, "Largest attachment stored."),

@@ -15,8 +15,10 @@ import pytest
 
 from example_host_app.extensions import db
 from tests.inbound.helpers import count, interactions, mail, make_campaign
+from ucmail_ext.crypto import encrypt_secret
 from ucmail_ext.models import Campaign, Interaction
-from ucmail_ext.services.inbound.idle import IdleSupervisor, MailboxListener
+from ucmail_ext.services.inbound.idle import IdleLoop, MailboxListener
+from ucmail_ext.services.inbound.idle_leases import IdleNode
 
 pytestmark = pytest.mark.integration
 
@@ -79,37 +81,61 @@ def test_listener_reconnects_after_the_server_drops_it(app, dovecot, imap_accoun
 
 def test_listener_ends_when_its_campaign_stops_receiving(app, dovecot, imap_account):
     campaign_id = make_campaign(app, imap_account, receive_emails=False)
-    listener = MailboxListener(app, campaign_id)
+    loop = IdleLoop(app, workers=1).start()
+    try:
+        loop.add(campaign_id)
+        wait_until(lambda: campaign_id in loop.ended(), 5)
+        assert loop.listening() == set()
+    finally:
+        loop.stop()
+    assert not loop.is_alive()
 
-    listener.start()
-    listener.join(5)
 
-    assert not listener.is_alive()
-
-
-def test_supervisor_follows_the_campaign_table(app, dovecot, imap_account):
+def test_node_follows_the_campaign_table(app, dovecot, imap_account):
     first = make_campaign(app, imap_account)
     second = make_campaign(app, dovecot.new_account(), name="Off", receive_emails=False)
-    supervisor = IdleSupervisor(app, refresh=3600)
+    node = IdleNode(app, takeover=30)
+    node.loop.start()
     try:
-        supervisor.sync()
-        assert set(supervisor.listeners) == {first}
-        old = supervisor.listeners[first]
+        with app.app_context():
+            node.step()
+        assert set(node.held) == {first}
+        wait_until(lambda: node.loop.listening() == {first}, 5)
 
         with app.app_context():
             db.session.get(Campaign, second).receive_emails = True
-            db.session.get(Campaign, first).imap_folder = "INBOX"
-            db.session.get(Campaign, first).from_name = "edited"
+            db.session.get(Campaign, first).enabled = False
             db.session.commit()
-        supervisor.sync()
-
-        assert set(supervisor.listeners) == {first, second}
-        assert supervisor.listeners[first] is not old  # restarted with the new settings
-        old.join(5)
-        assert not old.is_alive()
+            node.step()
+        wait_until(lambda: node.loop.listening() == {second}, 5)
+        with app.app_context():
+            node.step()  # the stopped listener's lease is released once it closed
+        assert set(node.held) == {second}
+        assert node._handing_over == {}
     finally:
-        supervisor.stop_all(timeout=10)
-    assert supervisor.listeners == {}
+        node.shutdown(timeout=10)
+    assert node.held == {} and not node.loop.is_alive()
+
+
+def test_an_edited_campaign_is_listened_to_with_its_new_settings(app, dovecot, imap_account):
+    campaign_id = make_campaign(app, imap_account)
+    other = dovecot.new_account()
+    node = IdleNode(app, takeover=30)
+    node.loop.start()
+    try:
+        with app.app_context():
+            node.step()
+        wait_until(lambda: node.loop.listening() == {campaign_id}, 5)
+        with app.app_context():
+            campaign = db.session.get(Campaign, campaign_id)
+            campaign.username = other.user
+            campaign.password_encrypted = encrypt_secret(other.password)
+            db.session.commit()
+            node.step()
+        dovecot.append(other.user, mail(1))
+        wait_until(lambda: count(app, Interaction) == 1, 10)
+    finally:
+        node.shutdown(timeout=10)
 
 
 def test_flask_ucmail_idle_imports_mail_until_sigterm(app, dovecot, imap_account, tmp_path):

@@ -40,7 +40,7 @@ from typing import Any, Protocol
 import redis
 from flask import current_app
 from redis.exceptions import LockError
-from sqlalchemy import delete, insert, text, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ucmail_ext.extension import get_state
@@ -72,6 +72,35 @@ def acquire(name: str, ttl: float | None = None) -> Lease | None:
     else:
         lease = _DbLease(get_state().db.engine, name, seconds)
     return lease if lease.take() else None
+
+
+def held_names(prefix: str) -> list[str]:
+    """Names of the unexpired locks that start with ``prefix``, sorted.
+
+    For leases that stand for members (``idle-node:<id>``): whoever holds one is
+    alive, and a member that died drops out once its lease expires.
+    """
+    url = lock_url()
+    if url:
+        key_prefix = current_app.config["UCMAIL_LOCK_PREFIX"]
+        keys = _redis(url).scan_iter(match=_redis_glob(key_prefix + prefix) + "*", count=1000)
+        names = [key.decode()[len(key_prefix) :] for key in keys]
+    else:
+        table = LockLease.__table__
+        with get_state().db.engine.connect() as conn:
+            names = list(
+                conn.scalars(
+                    select(table.c.name).where(
+                        table.c.name.startswith(prefix, autoescape=True),
+                        table.c.expires_at >= utcnow(),
+                    )
+                )
+            )
+    return sorted(names)
+
+
+def _redis_glob(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
 @contextlib.contextmanager
