@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from example_host_app import stored_secret_key
 from ucmail_ext.celery_config import queues
 from ucmail_ext.devserver.customers import CustomerSimulator
 from ucmail_ext.devserver.imap import Mailbox, start_pymap, wait_for_port
@@ -35,12 +36,14 @@ log = logging.getLogger("demo")
 
 def demo_environment() -> dict[str, str]:
     env = dict(os.environ)
+    # Random, made once and kept with the demo's data: never a key from the source.
+    secret_key = env.get("HELPDESK_SECRET_KEY") or stored_secret_key(DATA / "secret-key")
     env.update(
         FLASK_APP="example_host_app",
         PYTHONPATH=str(ROOT),
         HELPDESK_SQLALCHEMY_DATABASE_URI=f"sqlite:///{DATA / 'helpdesk.db'}",
         HELPDESK_SQLALCHEMY_ENGINE_OPTIONS='{"connect_args": {"timeout": 30}}',
-        HELPDESK_SECRET_KEY=env.get("HELPDESK_SECRET_KEY", "demo-secret-key"),
+        HELPDESK_SECRET_KEY=secret_key,
         # kombu's SQLAlchemy transport: a transactional queue in a file, no Redis.
         HELPDESK_BROKER_URL=f"sqla+sqlite:///{DATA / 'broker.sqlite'}",
         HELPDESK_UCMAIL_PUBLIC_URL=f"http://{HOST}:{WEB_PORT}",

@@ -56,6 +56,22 @@ def build_cipher(keys: str | Iterable[str] | None, secret_key: Any) -> MultiFern
     )
 
 
+def require_signing_key(secret_key: Any) -> None:
+    """SECRET_KEY signs what arrives without a session (pixel, rating, unsubscribe,
+    inline images) and, through Flask and Flask-WTF, every session and CSRF token.
+
+    Encryption keys alone do not stand in for it: signing with a key that also
+    encrypts passwords mixes two purposes, and the host's login and CSRF would still
+    have no key. So ucmail refuses at init_app instead of answering 500 on the first
+    tracking pixel.
+    """
+    if not secret_key:
+        raise ConfigurationError(
+            "ucmail needs the app's SECRET_KEY: it signs tracking, rating and unsubscribe "
+            "links, sessions and CSRF tokens (UCMAIL_ENCRYPTION_KEYS only encrypt passwords)"
+        )
+
+
 def _cipher(app: Flask | None = None) -> MultiFernet:
     return (app or current_app).extensions["ucmail"].cipher
 
