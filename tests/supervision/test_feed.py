@@ -16,7 +16,7 @@ from tests.supervision.factories import (
     online,
     session,
 )
-from ucmail_ext.models import Rating, utcnow
+from ucmail_ext.models import AgentState, Rating, utcnow
 from ucmail_ext.services.supervision import feed as supervision
 
 
@@ -241,3 +241,50 @@ def test_campaign_figures_show_todays_service_level_wait_and_ratings(watched, pe
     assert figures.avg_wait_seconds == 500
     assert figures.avg_wait_level == "warning"
     assert figures.ratings["count"] == 1 and figures.ratings["average"] == 4
+
+
+def test_time_in_status_restarts_when_an_agent_turns_busy_and_free_again(watched, people):
+    from ucmail_ext.services.desk import portal, routing
+
+    sales = make_campaign("Sales", enabled=True)
+    add_member(sales, people["agent1"])
+    an_hour_ago = utcnow() - timedelta(hours=1)
+    online(people["agent1"], "free", since=an_hour_ago)
+    waiting = make_interaction(sales, "a@example.org")
+    session().commit()
+    assert by_agent(supervision.feed())[people["agent1"]].seconds_in_status >= 3600
+
+    routing.route(sales.id)  # the bulk UPDATE routing claims with
+    busy = by_agent(supervision.feed())[people["agent1"]]
+    assert busy.status == "Busy"
+    assert busy.seconds_in_status < 600
+
+    state = session().get(AgentState, people["agent1"])
+    state.since = an_hour_ago  # an hour of Busy, then the agent closes the interaction
+    session().commit()
+    agent = acting_as(watched, people["agent1"])
+    try:
+        portal.close(waiting.id)
+    finally:
+        agent.pop()
+    free = by_agent(supervision.feed())[people["agent1"]]
+    assert free.status == "Free"
+    assert free.seconds_in_status < 600
+
+
+def test_time_in_status_keeps_running_while_busy_with_more_interactions(watched, people):
+    from ucmail_ext.services.desk import routing
+
+    sales = make_campaign("Sales", enabled=True, max_per_agent=5)
+    add_member(sales, people["agent1"])
+    an_hour_ago = utcnow() - timedelta(hours=1)
+    online(people["agent1"], "free", active_count=1, since=an_hour_ago)
+    make_interaction(sales, "a@example.org", state="assigned", agent_id=people["agent1"])
+    make_interaction(sales, "b@example.org")
+    session().commit()
+
+    routing.route(sales.id)
+
+    row = by_agent(supervision.feed())[people["agent1"]]
+    assert row.status == "Busy" and row.active == 2
+    assert row.seconds_in_status >= 3600

@@ -10,9 +10,10 @@ ask for a routing pass.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -182,14 +183,32 @@ def sweep_offline(now: datetime | None = None) -> list[str]:
     return stale
 
 
+def active_values(active: int, now: datetime) -> dict[str, Any]:
+    """The UPDATE values for a new active count, as SQL (routing claims in bulk).
+
+    Free and Busy are statuses the supervisor watches, so crossing between them
+    restarts ``since`` (the "Time" column) like any other status change.
+    """
+    crossed = AgentState.active_count > 0 if active == 0 else AgentState.active_count == 0
+    return {
+        "active_count": active,
+        "since": case((crossed, now), else_=AgentState.since),
+    }
+
+
 def recount_active(agent_id: str) -> int:
     """Recompute from interactions, the source of truth, after an assign or a close."""
     session = _session()
-    count = session.scalar(
-        select(func.count(Interaction.id)).where(
-            Interaction.agent_id == agent_id, Interaction.state == "assigned"
+    count = int(
+        session.scalar(
+            select(func.count(Interaction.id)).where(
+                Interaction.agent_id == agent_id, Interaction.state == "assigned"
+            )
         )
+        or 0
     )
     state = get_or_create(agent_id)
-    state.active_count = int(count or 0)
+    if (state.active_count > 0) != (count > 0):
+        state.since = utcnow()  # Free <-> Busy: see active_values
+    state.active_count = count
     return state.active_count

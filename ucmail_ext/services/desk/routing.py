@@ -256,7 +256,7 @@ def _record_assignment(campaign: CampaignRules, agent_id: str, now: datetime) ->
     session.execute(
         update(AgentState)
         .where(AgentState.agent_id == agent_id)
-        .values(last_assigned_at=now, active_count=int(active or 0))
+        .values(last_assigned_at=now, **presence.active_values(int(active or 0), now))
         .execution_options(synchronize_session=False)
     )
     if campaign.strategy == "rrmemory":
