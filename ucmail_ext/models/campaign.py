@@ -92,6 +92,8 @@ class Campaign(Base):
     # Set by invalid_grant: nothing contacts the provider again until a reconnect.
     oauth_error: Mapped[str] = mapped_column(Text, default="")
     oauth_failures: Mapped[int] = mapped_column(Integer, default=0)
+    # The last temporary refresh failure (token endpoint down or slow), for the screens.
+    oauth_last_failure: Mapped[str] = mapped_column(Text, default="")
     oauth_retry_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
