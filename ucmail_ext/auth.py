@@ -1,9 +1,12 @@
-"""Roles (admin / supervisor / agent), access decorators and CSRF for ucmail views.
+"""Roles (admin / supervisor / agent), access decorators, CSRF and body limits.
 
 Authentication is the host's (Flask-Login); ucmail only asks the host's role checker.
-An admin passes every role check. CSRF is checked per ucmail blueprint, so a host that
-does not use Flask-WTF's global CSRFProtect is still covered and one that does is
-checked with the same token.
+An admin passes every role check. ``guard_request`` runs first on every ucmail request
+(init_app puts it ahead of the host's own hooks, Flask-WTF's global CSRFProtect
+included): it ends sessions a supervisor logged out, caps the body, and decides role
+and CSRF before anything reads the body, so an anonymous 300 MB POST is refused
+unread. A host without CSRFProtect is covered; one with it is checked with the same
+token.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import abort, current_app, jsonify, redirect, request, url_for
+from flask import abort, current_app, g, jsonify, redirect, request, session, url_for
+from flask_login import logout_user
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
+from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import ValidationError
 
 from ucmail_ext.extension import current_agent, get_state
@@ -21,6 +26,9 @@ from ucmail_ext.extension import current_agent, get_state
 ROLES = ("admin", "supervisor", "agent")
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 F = TypeVar("F", bound=Callable[..., Any])
+
+EPOCH_KEY = "ucmail_epoch"
+DEFAULT_BODY_LIMIT = ("UCMAIL_REQUEST_MAX_BYTES", "request")
 
 _csrf_exempt: set[str] = set()
 
@@ -50,8 +58,21 @@ def wants_json() -> bool:
     return request.is_json or request.accept_mimetypes.best == "application/json"
 
 
+def _answers_json() -> bool:
+    return wants_json() or _blueprint_name() == "ucmail_api"
+
+
+def _blueprint_name() -> str:
+    """``ucmail_dialer`` also when the host nests it (``parent.ucmail_dialer``)."""
+    return (request.blueprint or "").rsplit(".", 1)[-1]
+
+
+def is_ucmail_request() -> bool:
+    return _blueprint_name().startswith("ucmail_")
+
+
 def _deny_anonymous() -> Any:
-    if wants_json():
+    if _answers_json():
         return jsonify(error="login required", fields={}), 401
     login_view = getattr(current_app, "login_manager", None)
     view = getattr(login_view, "login_view", None)
@@ -78,6 +99,7 @@ def require_role(*roles: str) -> Callable[[F], F]:
             return view(*args, **kwargs)
 
         wrapped.ucmail_roles = roles  # type: ignore[attr-defined]  (the access matrix test reads it)
+        wrapped.ucmail_login_required = True  # type: ignore[attr-defined]  (guard_request reads it)
         return wrapped  # type: ignore[return-value]
 
     return decorator
@@ -94,22 +116,127 @@ def csrf_exempt_views() -> frozenset[str]:
     return frozenset(_csrf_exempt)
 
 
+def body_limit(setting: str, noun: str = "file") -> Callable[[F], F]:
+    """Let a view accept a body up to ``app.config[setting]`` bytes (uploads).
+
+    Every other ucmail view takes at most UCMAIL_REQUEST_MAX_BYTES. ``noun`` names
+    what was too large in the 413 answer: "The file is larger than 200 MB."
+    """
+
+    def decorator(view: F) -> F:
+        view.ucmail_body_limit = (setting, noun)  # type: ignore[attr-defined]
+        return view
+
+    return decorator
+
+
+def format_bytes(size: int) -> str:
+    """200 MB, 1 MB, 512 KB: the limit as a person would say it (binary units)."""
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if size >= scale:
+            value = size / scale
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{size} bytes"
+
+
+def too_large_message() -> str:
+    setting, noun = getattr(g, "ucmail_body_limit", DEFAULT_BODY_LIMIT)
+    limit = request.max_content_length or int(current_app.config[setting])
+    return f"The {noun} is larger than {format_bytes(limit)}."
+
+
+def _cap_body(view: Any) -> None:
+    """Flask 3.1's per-request limit: werkzeug answers 413 from Content-Length alone,
+    and stops a chunked body at the limit, before anything is spooled."""
+    setting, noun = getattr(view, "ucmail_body_limit", DEFAULT_BODY_LIMIT)
+    limit = int(current_app.config[setting])
+    host_limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    g.ucmail_body_limit = (setting, noun)
+    request.max_content_length = min(limit, host_limit) if host_limit else limit
+
+
+def _check_size() -> None:
+    """A declared length over the limit is refused now, not when a view reads the body
+    (a view may answer 404 first and leave the connection to drain it)."""
+    length = request.content_length
+    if length is not None and request.max_content_length is not None:
+        if length > request.max_content_length:
+            raise RequestEntityTooLarge()
+    return None
+
+
+def remember_session_epoch(app: Any, user: Any = None, **_: Any) -> None:
+    """At login (Flask-Login's signal) the session learns the agent's logout epoch, so
+    a supervisor's "log out" reaches a browser that never opened the portal."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return
+    from ucmail_ext.services.desk.portal import session_epoch
+
+    agent_id = agent_id_of(user)
+    session[EPOCH_KEY] = [agent_id, session_epoch(agent_id)]
+
+
+def _forced_logout() -> Any:
+    """A supervisor's "log out" bumps the agent's epoch; the next request ends the session.
+
+    A session with no epoch (logged in before ucmail was installed, or by a remember
+    cookie) adopts the current one.
+    """
+    from ucmail_ext.services.desk.portal import session_epoch
+
+    agent_id = current_agent_id()
+    if agent_id is None:
+        return None
+    known = session.get(EPOCH_KEY)
+    current = session_epoch(agent_id)
+    if not isinstance(known, list) or len(known) != 2 or known[0] != agent_id:
+        session[EPOCH_KEY] = [agent_id, current]
+        return None
+    if known[1] == current:
+        return None
+    session.pop(EPOCH_KEY, None)
+    logout_user()
+    if _answers_json() or request.method != "GET":
+        return jsonify(error="logged out", logged_out=True, fields={}), 401
+    return _deny_anonymous()
+
+
+def _check_role(view: Any) -> Any:
+    if not getattr(view, "ucmail_login_required", False):
+        return None
+    if current_agent_id() is None:
+        return _deny_anonymous()
+    if not any(has_role(role) for role in view.ucmail_roles):
+        if _answers_json():
+            return jsonify(error="forbidden", fields={}), 403
+        abort(403)
+    return None
+
+
 def check_csrf() -> Any:
-    """A blueprint ``before_request``: refuse unsafe requests without a valid token."""
+    """Refuse unsafe requests without a valid token; the header is read first so a
+    client that sends it never has its body parsed here."""
     if request.method not in UNSAFE_METHODS:
         return None
     view = current_app.view_functions.get(request.endpoint or "")
     if view is not None and f"{view.__module__}.{view.__name__}" in _csrf_exempt:
         return None
-    token = request.form.get("csrf_token") or request.headers.get("X-CSRFToken")
+    token = request.headers.get("X-CSRFToken") or request.form.get("csrf_token")
     try:
         validate_csrf(token)
     except (ValidationError, CSRFError) as exc:
         message = getattr(exc, "description", None) or str(exc) or "The CSRF token is missing."
-        if wants_json() or request.path.startswith(current_app.config["UCMAIL_API_PREFIX"]):
-            return jsonify(error="csrf", message=message, fields={}), 400
-        abort(400, description=message)
+        abort(400, description=message)  # the blueprint's error page, or JSON for fetch()
     return None
+
+
+def guard_request() -> Any:
+    """Runs before every other ``before_request`` of the app on ucmail requests."""
+    if not is_ucmail_request():
+        return None
+    view = current_app.view_functions.get(request.endpoint or "")
+    _cap_body(view)
+    return _forced_logout() or _check_role(view) or _check_size() or check_csrf()
 
 
 def csrf_token() -> str:

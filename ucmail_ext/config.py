@@ -61,6 +61,15 @@ SETTINGS: dict[str, Setting] = {
     ),
     "MESSAGE_ID_DOMAIN": Setting(None, "Domain of generated Message-IDs; default: SERVER_NAME."),
     "TLS_VERIFY": Setting(True, "Verify IMAP/SMTP server certificates."),
+    "SECURITY_HEADERS": Setting(
+        True, "Send CSP, nosniff and Referrer-Policy on ucmail responses (off: the host does)."
+    ),
+    "REQUEST_MAX_BYTES": Setting(
+        1024 * 1024, "Largest request body a ucmail endpoint reads, uploads aside (413 above)."
+    ),
+    "REPLY_MAX_BYTES": Setting(
+        25 * 1024 * 1024, "Largest agent reply or new message post, its attachments included."
+    ),
     # Work dispatch
     "DISPATCH": Setting(
         "celery", "'celery': enqueue tasks; 'inline': run them at once (tests, no broker)."

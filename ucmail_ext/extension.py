@@ -14,11 +14,11 @@ from typing import Any
 
 from cryptography.fernet import MultiFernet
 from flask import Flask, current_app
-from flask_login import user_logged_out
+from flask_login import user_logged_in, user_logged_out
 from werkzeug.local import LocalProxy
 
 from ucmail_ext import config as ucconfig
-from ucmail_ext.crypto import build_cipher
+from ucmail_ext.crypto import build_cipher, require_signing_key
 from ucmail_ext.hooks import resolve_hooks
 
 
@@ -88,11 +88,13 @@ class UCMail:
             )
         ucconfig.apply_defaults(app)
         cipher = build_cipher(app.config["UCMAIL_ENCRYPTION_KEYS"], app.config.get("SECRET_KEY"))
+        require_signing_key(app.config.get("SECRET_KEY"))
         state = UCMailState(extension=self, db=db, cipher=cipher)
         state.hooks = resolve_hooks(app, self._hooks)
         app.extensions["ucmail"] = state
 
         from ucmail_ext import tasks  # noqa: F401  (registers the shared tasks)
+        from ucmail_ext.auth import guard_request, remember_session_epoch
         from ucmail_ext.blueprints import register_blueprints
         from ucmail_ext.cli import register_cli
 
@@ -100,6 +102,10 @@ class UCMail:
         register_cli(app)
         exempt_signed_links(app)
         user_logged_out.connect(_agent_logged_out, app)
+        user_logged_in.connect(remember_session_epoch, app)
+        # First of all before_request hooks, the host's global CSRFProtect included:
+        # role, CSRF and the body limit are decided before anything reads the body.
+        app.before_request_funcs.setdefault(None, []).insert(0, guard_request)
         from ucmail_ext.services.metrics import connect_celery_signals
 
         connect_celery_signals()

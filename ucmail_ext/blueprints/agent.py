@@ -13,19 +13,16 @@ from typing import Any
 
 from flask import (
     abort,
-    current_app,
     flash,
     jsonify,
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from flask_login import logout_user
 
-from ucmail_ext.auth import current_agent_id, require_role, wants_json
+from ucmail_ext.auth import body_limit, current_agent_id, require_role, wants_json
 from ucmail_ext.blueprints.common import make_blueprint
 from ucmail_ext.services import mail_view
 from ucmail_ext.services.desk import chat, compose, portal, presence, send
@@ -33,39 +30,7 @@ from ucmail_ext.services.pagination import parse_page
 
 agent_bp = make_blueprint("agent", __name__)
 
-EPOCH_KEY = "ucmail_epoch"
-
-
 # --------------------------------------------------------------------------- plumbing
-
-
-@agent_bp.before_request
-def enforce_forced_logout() -> ResponseReturnValue | None:
-    """A supervisor's "log out" bumps the agent's epoch; the next request ends the session."""
-    agent_id = current_agent_id()
-    known = session.get(EPOCH_KEY)
-    if agent_id is None or not isinstance(known, list) or len(known) != 2:
-        return None
-    if known[0] != agent_id:
-        session.pop(EPOCH_KEY, None)  # another user logged in on this browser
-        return None
-    if portal.session_epoch(agent_id) == known[1]:
-        return None
-    session.pop(EPOCH_KEY, None)
-    logout_user()
-    if wants_json() or request.method != "GET":
-        return jsonify(error="logged out", logged_out=True), 401
-    login_view = getattr(getattr(current_app, "login_manager", None), "login_view", None)
-    if login_view:
-        return redirect(url_for(login_view))
-    abort(401)
-
-
-def _remember_epoch() -> None:
-    agent_id = current_agent_id()
-    known = session.get(EPOCH_KEY)
-    if agent_id and not (isinstance(known, list) and known and known[0] == agent_id):
-        session[EPOCH_KEY] = [agent_id, portal.session_epoch(agent_id)]
 
 
 def found_only(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
@@ -167,12 +132,12 @@ def portal_page() -> ResponseReturnValue:
     """Opening the portal puts the agent online (the heartbeat keeps them there)."""
     agent_id = current_agent_id() or ""
     presence.heartbeat(agent_id, portal.display_name())
-    _remember_epoch()
     return _page(_int_arg("open"), request.args.get("compose", ""))
 
 
 @agent_bp.post("/interactions/<int:interaction_id>/send")
 @require_role("agent")
+@body_limit("UCMAIL_REPLY_MAX_BYTES", "message with its attachments")
 @found_only
 def send_answer(interaction_id: int) -> ResponseReturnValue:
     kind = request.form.get("kind", "reply")
@@ -207,6 +172,7 @@ def retry(message_id: int) -> ResponseReturnValue:
 
 @agent_bp.route("/new", methods=["GET", "POST"])
 @require_role("agent")
+@body_limit("UCMAIL_REPLY_MAX_BYTES", "message with its attachments")
 @found_only
 def new_interaction() -> ResponseReturnValue:
     campaigns = compose.campaigns_for_new()

@@ -1,8 +1,10 @@
-"""What every ucmail blueprint shares: templates, static files, CSRF, page context,
-and reading the form posts that several screens have in common.
+"""What every ucmail blueprint shares: templates, static files, page context, error
+pages, security headers, and reading the form posts that several screens have in common.
 
 Each blueprint carries these itself (instead of init_app adding them once) so that a
-host that registers only one blueprint still gets a working, protected page.
+host that registers only one blueprint still gets a working, protected page. Role,
+CSRF and body limits are decided earlier, by auth.guard_request (init_app installs it
+ahead of the host's own hooks so that nothing reads a body before it).
 """
 
 from __future__ import annotations
@@ -11,10 +13,18 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from flask import Blueprint, current_app, request, url_for
+from flask import Blueprint, Response, current_app, jsonify, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import HTTPException
 
-from ucmail_ext.auth import check_csrf, csrf_token, current_agent_id, has_role
+from ucmail_ext.auth import (
+    csrf_token,
+    current_agent_id,
+    has_role,
+    too_large_message,
+    wants_json,
+)
 from ucmail_ext.config import ALL_BLUEPRINTS
 
 _SCHEDULE_KEY = re.compile(r"schedules-(\d{1,4})-(days|start|end)")
@@ -30,6 +40,15 @@ NAV = (
     ("dialer", "dialer.index", "Dialer", ("supervisor",)),
 )
 
+# No inline script anywhere; inline style attributes are allowed (progress bars set a
+# width). The sandboxed message frame sends its own, stricter policy, which is kept.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'self'"
+)
+ERROR_PAGES = {400: "error.html", 403: "403.html", 404: "404.html", 413: "error.html"}
+
 
 def make_blueprint(name: str, import_name: str, **kwargs: Any) -> Blueprint:
     bp = Blueprint(
@@ -40,9 +59,41 @@ def make_blueprint(name: str, import_name: str, **kwargs: Any) -> Blueprint:
         static_url_path="/static",
         **kwargs,
     )
-    bp.before_request(check_csrf)
     bp.context_processor(page_context)
+    bp.after_request(security_headers)
+    for code in ERROR_PAGES:
+        bp.register_error_handler(code, error_page)
     return bp
+
+
+def security_headers(response: Response) -> Response:
+    """Headers a view set itself (the message frame's CSP) win over these defaults."""
+    if not current_app.config["UCMAIL_SECURITY_HEADERS"]:
+        return response
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    # A token in the URL (tracking links, inline images) must not leak as a Referer.
+    token_in_url = "token" in (request.view_args or {})
+    headers.setdefault(
+        "Referrer-Policy", "no-referrer" if token_in_url else "strict-origin-when-cross-origin"
+    )
+    return response
+
+
+def error_page(exc: HTTPException) -> ResponseReturnValue:
+    """The host's layout with a way back, not Werkzeug's bare page; JSON for fetch()
+    and the API, in the API's own error shape."""
+    code = exc.code or 500
+    message = too_large_message() if code == 413 else (exc.description or exc.name)
+    if wants_json() or (request.blueprint or "").endswith("ucmail_api"):
+        return jsonify(error=message, fields={}), code
+    links = nav_links() if current_agent_id() is not None else []
+    back = links[0] if links else {"url": request.script_root + "/", "label": "Home"}
+    page = render_template(
+        f"ucmail/errors/{ERROR_PAGES[code]}", code=code, title=exc.name, message=message, back=back
+    )
+    return page, code
 
 
 def ucmail_static(filename: str) -> str:

@@ -12,12 +12,13 @@ from flask import (
     redirect,
     render_template,
     request,
+    stream_with_context,
     url_for,
 )
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
-from ucmail_ext.auth import current_agent_id, require_role
+from ucmail_ext.auth import body_limit, current_agent_id, require_role
 from ucmail_ext.blueprints.common import form_fields, make_blueprint, schedule_rows
 from ucmail_ext.services.access import visible_campaign_ids
 from ucmail_ext.services.admin.campaigns import live_campaigns
@@ -132,7 +133,7 @@ def _lists_page(
         progress=service.progress_of(service.lists_of(dialer.id)),
         report=report,
         attachment=attachment,
-        uploads=dialer_lists.recent_uploads(),
+        uploads=dialer_lists.recent_uploads(dialer.campaign_id),
     )
     return html, status
 
@@ -145,6 +146,7 @@ def lists(dialer_id: int) -> ResponseReturnValue:
 
 @dialer_bp.post("/<int:dialer_id>/lists")
 @require_role("supervisor")
+@body_limit("UCMAIL_UPLOAD_MAX_BYTES")
 def upload(dialer_id: int) -> ResponseReturnValue:
     if service.get_dialer(dialer_id, visible_campaign_ids()) is None:
         abort(404)
@@ -178,31 +180,87 @@ def example(dialer_id: int) -> Response:
 
 @dialer_bp.post("/<int:dialer_id>/attachments")
 @require_role("supervisor")
+@body_limit("UCMAIL_UPLOAD_MAX_BYTES")
 def attach(dialer_id: int) -> ResponseReturnValue:
-    if service.get_dialer(dialer_id, visible_campaign_ids()) is None:
+    dialer = service.get_dialer(dialer_id, visible_campaign_ids())
+    if dialer is None:
         abort(404)
     file = request.files.get("file")
     if file is None or not file.filename:
         result = dialer_lists.AttachmentResult(None, "Choose a file to attach.")
         return _lists_page(dialer_id, attachment=result, status=400)
     result = dialer_lists.store_attachment(
-        file.stream, file.filename, file.mimetype or "", by=_actor()
+        file.stream, file.filename, file.mimetype or "", by=_actor(), campaign_id=dialer.campaign_id
     )
     return _lists_page(dialer_id, attachment=result, status=400 if result.error else 200)
+
+
+def _visible_list(list_id: int) -> Any:
+    dialer_list = service.get_list(list_id, visible_campaign_ids())
+    if dialer_list is None:
+        abort(404)
+    return dialer_list
+
+
+def _state_filter() -> str:
+    state = request.args.get("state", "")
+    return state if state in dialer_lists.PROBLEM_STATES else ""
 
 
 @dialer_bp.get("/lists/<int:list_id>")
 @require_role("supervisor")
 def list_detail(list_id: int) -> ResponseReturnValue:
-    dialer_list = service.get_list(list_id, visible_campaign_ids())
-    if dialer_list is None:
-        abort(404)
+    dialer_list = _visible_list(list_id)
+    state = _state_filter()
     return render_template(
         "ucmail/dialer/list.html",
         dialer_list=dialer_list,
         progress=service.progress_of([dialer_list])[0],
         problems=dialer_lists.stored_report(dialer_list),
+        records=dialer_lists.problem_records(
+            dialer_list, state, parse_page(request.args.get("page"))
+        ),
+        record_state=state,
+        record_states=dialer_lists.PROBLEM_STATES,
     )
+
+
+@dialer_bp.get("/lists/<int:list_id>/records.csv")
+@require_role("supervisor")
+def records_csv(list_id: int) -> Response:
+    dialer_list = _visible_list(list_id)
+    state = _state_filter()
+    lines = dialer_lists.problem_records_csv(dialer_list, state)
+    response = Response(stream_with_context(lines), mimetype="text/csv")
+    name = f"list-{dialer_list.id}-{state or 'problems'}.csv"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@dialer_bp.get("/lists/<int:list_id>/delete")
+@require_role("supervisor")
+def delete_list_confirm(list_id: int) -> ResponseReturnValue:
+    dialer_list = _visible_list(list_id)
+    return render_template(
+        "ucmail/dialer/list_delete.html",
+        dialer_list=dialer_list,
+        progress=service.progress_of([dialer_list])[0],
+    )
+
+
+@dialer_bp.post("/lists/<int:list_id>/delete")
+@require_role("supervisor")
+def delete_list(list_id: int) -> ResponseReturnValue:
+    dialer_list = _visible_list(list_id)
+    dialer_id = dialer_list.dialer_id
+    result = dialer_lists.delete_list(dialer_list, _actor())
+    if request.accept_mimetypes.best == "application/json":
+        return jsonify(ok=result.ok, message=result.message), 200 if result.ok else 409
+    flash(result.message, "success" if result.ok else "error")
+    if not result.ok:
+        return redirect(url_for(".delete_list_confirm", list_id=list_id))
+    return redirect(url_for(".lists", dialer_id=dialer_id))
 
 
 def _after_action(result: service.ActionResult, list_id: int) -> ResponseReturnValue:
