@@ -132,7 +132,9 @@ def test_schedules_take_day_numbers_or_names_and_refuse_bad_rows(app_ctx: Flask)
 def test_auto_reply_needs_a_template_of_this_campaign_or_a_global_one(app_ctx: Flask) -> None:
     sales = make_campaign("Sales")
     other = make_campaign("Other")
-    own = make_template("Own", sales.id)
+    own = make_template(
+        "Own", sales.id, body_text="We got ${subject}", body_html="<p>${ticket}</p>"
+    )
     foreign = make_template("Foreign", other.id)
     shared = make_template("Shared")
 

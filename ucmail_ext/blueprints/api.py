@@ -259,6 +259,22 @@ def template_list() -> ResponseReturnValue:
     return jsonify(_page_body(result, templates.template_as_dict))
 
 
+@api_bp.get("/templates/variables")
+@require_role("supervisor")
+def template_variables() -> ResponseReturnValue:
+    """What each use of a template (auto-reply, signature, agent reply, dialer) can fill."""
+    return jsonify(
+        {
+            kind.key: {
+                "label": kind.label,
+                "variables": list(kind.variables),
+                "open_ended": kind.open_ended,
+            }
+            for kind in templates.TEMPLATE_KINDS
+        }
+    )
+
+
 @api_bp.get("/templates/<int:template_id>")
 @require_role("supervisor")
 def template_get(template_id: int) -> ResponseReturnValue:

@@ -50,11 +50,19 @@ def _render(
         preview = service.preview_template(template)
     visible = visible_campaign_ids()
     campaigns = live_campaigns(visible)
+    values = _values(template, data)
+    texts = {key: str(values.get(key) or "") for key in ("subject", "body_html", "body_text")}
     html = render_template(
         "ucmail/templates/index.html",
         page=service.list_templates(parse_page(request.args.get("page")), visible=visible),
         template=template,
-        values=_values(template, data),
+        values=values,
+        kinds=service.TEMPLATE_KINDS,
+        kind_labels={kind.key: kind.label for kind in service.TEMPLATE_KINDS},
+        unfillable={
+            k.key: service.unfillable_variables(k.key, **texts) for k in service.TEMPLATE_KINDS
+        },
+        uses=service.campaigns_using(template.id) if template is not None else [],
         errors=errors or {},
         preview=preview,
         campaigns=campaigns,

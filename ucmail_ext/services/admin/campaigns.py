@@ -28,12 +28,17 @@ from ucmail_ext.extension import get_state
 from ucmail_ext.mail import imap as imap_transport
 from ucmail_ext.mail import smtp as smtp_transport
 from ucmail_ext.mail.headers import is_valid_address
-from ucmail_ext.models import Campaign, Dialer, DialerList, Schedule, utcnow
+from ucmail_ext.models import Campaign, Dialer, DialerList, Schedule, Template, utcnow
 from ucmail_ext.models.campaign import SECURITY_MODES, STRATEGIES
 from ucmail_ext.services import audit
 from ucmail_ext.services.access import can_see_campaign
-from ucmail_ext.services.admin.templates import templates_for_campaign
+from ucmail_ext.services.admin.templates import (
+    templates_for_campaign,
+    unfillable_variables,
+    variables_message,
+)
 from ucmail_ext.services.mailboxes import imap_settings, login_name, smtp_settings
+from ucmail_ext.services.oauth import campaign as oauth_campaign
 from ucmail_ext.services.pagination import Page, paginate
 from ucmail_ext.services.schedules import DAY_NAMES, is_valid_zone
 
@@ -71,10 +76,22 @@ FORM_FIELDS = (
     "rating_thanks",
     "threshold_warning_seconds",
     "threshold_critical_seconds",
+    "auth_method",
+    "oauth_provider",
 )
 # Keys of campaign_as_dict an API client may send back unchanged; they are ignored.
 READ_ONLY_FIELDS = frozenset(
-    {"id", "has_password", "smtp_status", "imap_status", "checked_at", "created_at"}
+    {
+        "id",
+        "has_password",
+        "oauth_connected",
+        "oauth_account",
+        "oauth_error",
+        "smtp_status",
+        "imap_status",
+        "checked_at",
+        "created_at",
+    }
 )
 STATUS_GREEN, STATUS_RED, STATUS_UNKNOWN = "green", "red", "unknown"
 # Where the stored password was typed for. Any other server must get a typed one:
@@ -258,6 +275,7 @@ def campaign_as_dict(campaign: Campaign) -> dict[str, Any]:
         "imap_status": {"status": campaign.imap_status, "message": campaign.imap_status_message},
         "checked_at": campaign.checked_at.isoformat() if campaign.checked_at else None,
         "created_at": campaign.created_at.isoformat() if campaign.created_at else None,
+        **oauth_campaign.as_dict(campaign),
     }
 
 
@@ -486,10 +504,20 @@ def _name_taken(name: str, current: Campaign | None) -> bool:
     return _session().scalar(stmt.limit(1)) is not None
 
 
-def _check_template(reader: _Reader, key: str, label: str, allowed: set[int]) -> int | None:
+def _check_template(
+    reader: _Reader, key: str, label: str, allowed: Mapping[int, Template], kind: str
+) -> int | None:
+    """One of this campaign's templates, using only the variables ``kind`` can fill."""
     template_id = reader.optional_id(key, label)
-    if template_id is not None and template_id not in allowed:
+    if template_id is None or key in reader.errors:
+        return template_id
+    template = allowed.get(template_id)
+    if template is None:
         reader.errors[key] = f"{label} is not a template of this campaign."
+        return template_id
+    bad = unfillable_variables(kind, template.subject, template.body_html, template.body_text)
+    if bad:
+        reader.errors[key] = variables_message(kind, bad)
     return template_id
 
 
@@ -538,15 +566,18 @@ def validate_campaign(
             "threshold_critical_seconds", "Critical threshold", 0, 30 * 86400, 0
         ),
     }
-    allowed = {t.id for t in templates_for_campaign(current.id if current else None)}
+    allowed = {t.id: t for t in templates_for_campaign(current.id if current else None)}
     columns["signature_template_id"] = _check_template(
-        r, "signature_template_id", "Signature template", allowed
+        r, "signature_template_id", "Signature template", allowed, "signature"
     )
     columns["autoreply_template_id"] = _check_template(
-        r, "autoreply_template_id", "Auto-reply template", allowed
+        r, "autoreply_template_id", "Auto-reply template", allowed, "autoreply"
     )
     schedules = _schedules(r)
     password = _password(r)
+    columns.update(oauth_campaign.form_columns(data, current, r.errors))
+    if columns["auth_method"] == "oauth2" and password is None:
+        r.errors.pop("password", None)  # OAuth2 logs in with the connected account
 
     errors = r.errors
     if not columns["name"] and "name" not in errors:
@@ -559,6 +590,7 @@ def validate_campaign(
         errors["email_address"] = "Account must be an email address like support@example.com."
     if (
         password is None
+        and columns["auth_method"] == "password"
         and current is not None
         and current.password_encrypted
         and "password" not in errors
@@ -583,6 +615,8 @@ def validate_campaign(
 def _probe(values: CampaignValues, current: Campaign | None) -> Campaign:
     """A transient campaign with the proposed settings, never added to the session."""
     probe = Campaign(**values.columns)
+    if current is not None:
+        oauth_campaign.copy_consent(probe, current)
     if values.password is not None:
         probe.password_encrypted = encrypt_secret(values.password)
     elif current is not None:
@@ -592,6 +626,9 @@ def _probe(values: CampaignValues, current: Campaign | None) -> Campaign:
 
 def run_checks(campaign: Campaign) -> tuple[ConnectionStatus, ConnectionStatus]:
     """Log in to SMTP (and to IMAP when the campaign receives mail), both at once."""
+    if oauth_campaign.needs_consent(campaign):
+        unknown = ConnectionStatus(STATUS_UNKNOWN, oauth_campaign.NOT_CONNECTED)
+        return unknown, unknown
     timeout = float(current_app.config["UCMAIL_CHECK_TIMEOUT"])
     smtp_config = smtp_settings(campaign, timeout=timeout)
     imap_config = imap_settings(campaign, timeout=timeout) if campaign.receive_emails else None

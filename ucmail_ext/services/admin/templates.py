@@ -46,6 +46,48 @@ SAMPLE_VALUES: dict[str, str] = {
     "date": "2024-05-17",
 }
 
+# What each sender can fill: the single source for the template screen and for the
+# checks on save. autoreply.py fills the auto-reply's from the incoming mail;
+# desk/compose.py fills the agent's (and the signature's, which must also work in a
+# new interaction, before there is a customer: only the agent and the campaign).
+# tests/admin/test_template_variables.py renders each list through those senders.
+AUTOREPLY_VARIABLES: tuple[str, ...] = (
+    "name",
+    "customer_name",
+    "email",
+    "customer_email",
+    "subject",
+    "interaction_id",
+    "ticket",
+    "campaign",
+)
+SIGNATURE_VARIABLES: tuple[str, ...] = ("agent", "agent_name", "campaign")
+REPLY_VARIABLES: tuple[str, ...] = (
+    "agent",
+    "agent_name",
+    *AUTOREPLY_VARIABLES,
+)
+# The dialer fills its list's CSV variables column, plus these for every row.
+DIALER_VARIABLES: tuple[str, ...] = ("email", "unsubscribe_url")
+
+
+@dataclass(frozen=True)
+class TemplateKind:
+    key: str
+    label: str
+    variables: tuple[str, ...]
+    # The dialer also fills whatever its CSV rows carry: any name is allowed there.
+    open_ended: bool = False
+
+
+TEMPLATE_KINDS: tuple[TemplateKind, ...] = (
+    TemplateKind("autoreply", "Automatic reply", AUTOREPLY_VARIABLES),
+    TemplateKind("signature", "Signature", SIGNATURE_VARIABLES),
+    TemplateKind("reply", "Agent reply", REPLY_VARIABLES),
+    TemplateKind("dialer", "Dialer message", DIALER_VARIABLES, open_ended=True),
+)
+KINDS = {kind.key: kind for kind in TEMPLATE_KINDS}
+
 _CONTROL = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
 _PLACEHOLDER = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _MAX_BODY = 1_000_000
@@ -160,6 +202,66 @@ def template_variables(*texts: str) -> list[str]:
     return list(seen)
 
 
+def unfillable_variables(kind: str, subject: str, body_html: str, body_text: str) -> list[str]:
+    """Placeholders a template of this kind would send unfilled (``${plan}`` to a customer)."""
+    template_kind = KINDS[kind]
+    if template_kind.open_ended:
+        return []
+    # A signature is only ever its body, put under what the agent types.
+    texts = (body_html, body_text) if kind == "signature" else (subject, body_html, body_text)
+    return [name for name in template_variables(*texts) if name not in template_kind.variables]
+
+
+def variables_message(kind: str, names: Collection[str]) -> str:
+    template_kind = KINDS[kind]
+    can = ", ".join(f"${{{name}}}" for name in template_kind.variables)
+    used = ", ".join(f"${{{name}}}" for name in names)
+    return f"{template_kind.label} templates can only fill {can}; this one also uses {used}."
+
+
+def campaigns_using(template_id: int) -> list[tuple[Campaign, str]]:
+    """Live campaigns that send this template by themselves, with the kind of use."""
+    stmt = (
+        select(Campaign)
+        .where(
+            Campaign.deleted_at.is_(None),
+            or_(
+                Campaign.signature_template_id == template_id,
+                Campaign.autoreply_template_id == template_id,
+            ),
+        )
+        .order_by(func.lower(Campaign.name), Campaign.id)
+    )
+    uses = []
+    for campaign in _session().scalars(stmt):
+        if campaign.autoreply_template_id == template_id:
+            uses.append((campaign, "autoreply"))
+        if campaign.signature_template_id == template_id:
+            uses.append((campaign, "signature"))
+    return uses
+
+
+def _check_uses(values: TemplateValues, current: Template, errors: dict[str, str]) -> None:
+    """A template in use as an auto-reply or signature keeps to what that use can fill."""
+    texts = {
+        "subject": values.subject,
+        "body_html": values.body_html,
+        "body_text": values.body_text,
+    }
+    for campaign, kind in campaigns_using(current.id):
+        if values.campaign_id is not None and campaign.id != values.campaign_id:
+            continue  # moving the template to another campaign unhooks it here
+        bad = unfillable_variables(kind, **texts)
+        if not bad:
+            continue
+        key = next(k for k, text in texts.items() if set(bad) & set(template_variables(text)))
+        errors.setdefault(
+            key,
+            f"Campaign {campaign.name!r} uses this template as its "
+            f"{KINDS[kind].label.lower()}. {variables_message(kind, bad)}",
+        )
+
+
 # --------------------------------------------------------------------------- sanitizing
 
 
@@ -244,7 +346,12 @@ def validate_template(
         errors.setdefault("body_text", "Write an HTML body, a text body, or both.")
     if errors:
         return None, errors
-    return TemplateValues(name, campaign_id, subject, body_html, body_text), {}
+    values = TemplateValues(name, campaign_id, subject, body_html, body_text)
+    if current is not None:
+        _check_uses(values, current, errors)
+    if errors:
+        return None, errors
+    return values, {}
 
 
 # --------------------------------------------------------------------------- writing
