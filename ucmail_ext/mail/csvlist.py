@@ -242,12 +242,19 @@ def _shown(value: str) -> str:
     return repr(value[:40]) + ("..." if len(value) > 40 else "")
 
 
+def _shown_long(value: str) -> str:
+    """A suggestion to copy: shown as is (not repr'd: its quotes are the point)."""
+    return value[:200] + ("..." if len(value) > 200 else "")
+
+
 def parse_variables(text: str) -> dict[str, str]:
     """The variables column as a dict; raises ``ValueError`` saying what is wrong.
 
     Two forms: the current spec's ``"name":"value","other":"value"`` and the
-    older ``name=value:other=value``. Names are ``[A-Za-z_][A-Za-z0-9_]*``
-    (the ``${name}`` syntax of ``render``), case-sensitive, each given once.
+    older ``name=value:other=value``, whose values cannot hold ``:`` (it
+    separates the pairs; the error shows the column in the quoted form).
+    Names are ``[A-Za-z_][A-Za-z0-9_]*`` (the ``${name}`` syntax of
+    ``render``), case-sensitive, each given once.
     """
     text = text.strip()
     if not text:
@@ -304,6 +311,22 @@ def _spec_pairs(text: str) -> list[tuple[str, str]]:
     return pairs
 
 
+def _quoted_form(text: str) -> str:
+    """The legacy column rewritten in the quoted form, for the error message: a piece
+    without ``=`` is taken as the rest of the previous value, cut at a ``:``."""
+    pairs: list[list[str]] = []
+    for item in text.split(":"):
+        name, equals, value = item.partition("=")
+        if equals or not pairs:
+            pairs.append([name.strip(), value.strip()])
+        else:
+            pairs[-1][1] += ":" + item.strip()
+    return ",".join(
+        json.dumps(n, ensure_ascii=False) + ":" + json.dumps(v, ensure_ascii=False)
+        for n, v in pairs
+    )
+
+
 def _legacy_pairs(text: str) -> list[tuple[str, str]]:
     pairs: list[tuple[str, str]] = []
     for item in text.split(":"):
@@ -311,6 +334,13 @@ def _legacy_pairs(text: str) -> list[tuple[str, str]]:
             continue
         name, equals, value = item.partition("=")
         if not equals:
+            if pairs:
+                # ':' separates the pairs, so "time=10:30" reads as time=10 and "30".
+                raise ValueError(
+                    f"in the name=value:other=value form a value cannot contain ':' "
+                    f"(got {_shown(item.strip())} after {pairs[-1][0]}={pairs[-1][1]}); "
+                    f"write the column in the quoted form: {_shown_long(_quoted_form(text))}"
+                )
             raise ValueError(f"expected name=value, got {_shown(item.strip())}")
         pairs.append((name.strip(), value.strip()))
     return pairs

@@ -117,6 +117,9 @@ class DialerRecord(Base):
     seen_at: Mapped[datetime | None]
     status_code: Mapped[str] = mapped_column(String(16), default="")
     error: Mapped[str] = mapped_column(Text, default="")
+    # When the record last changed (its state, mostly): the time a failure is shown
+    # with. ``onupdate`` applies to the pipeline's Core UPDATEs too, so no writer sets it.
+    updated_at: Mapped[datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class Upload(Base):
@@ -126,6 +129,11 @@ class Upload(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token: Mapped[str] = mapped_column(String(64), unique=True)
+    # The campaign of the dialer it was attached on: only that campaign's lists accept
+    # the token. None for files attached before uploads had a campaign.
+    campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ucmail_campaign.id", ondelete="SET NULL"), index=True
+    )
     filename: Mapped[str] = mapped_column(String(255))
     content_type: Mapped[str] = mapped_column(String(255), default="application/octet-stream")
     size: Mapped[int] = mapped_column(Integer, default=0)

@@ -129,6 +129,45 @@ def _with_pixel(document: str, pixel_url: str) -> str:
     return document + tag
 
 
+class EventDates:
+    """The invite's start and end, fixed or ``${variable}``: one rule for the upload's
+    row check (a bad date is refused with its line) and for the render."""
+
+    def __init__(self, dialer: Dialer) -> None:
+        self.start = compile_template(dialer.event_start)
+        self.end = compile_template(dialer.event_end)
+        self.timezone = dialer.timezone or "UTC"
+
+    def missing(self, values: Mapping[str, str]) -> list[str]:
+        return self.start.render(values).missing + self.end.render(values).missing
+
+    def resolve(self, values: Mapping[str, str]) -> tuple[datetime, datetime] | str:
+        """Both times, or why they cannot be used (a missing variable included)."""
+        times = []
+        for label, template in (("start", self.start), ("end", self.end)):
+            rendered = template.render(values)
+            source = "".join(template.parts) if template.names else ""
+            where = f"the event {label}" + (f" ({source[:40]})" if source else "")
+            if rendered.missing:
+                return f"{where} needs the variable {rendered.missing[0]}, which the row lacks"
+            try:
+                times.append(parse_event_datetime(rendered.text, self.timezone))
+            except ValueError as exc:
+                return f"{where}: {exc}"
+        start, end = times
+        if end <= start:
+            return (
+                f"the event ends ({end:%Y-%m-%d %H:%M}) before it starts "
+                f"({start:%Y-%m-%d %H:%M}); it must end after it starts"
+            )
+        return start, end
+
+
+def event_dates(dialer: Dialer) -> EventDates | None:
+    """What the upload checks each row's event dates with; None without an event."""
+    return EventDates(dialer) if dialer.event_enabled else None
+
+
 class _EventTemplates:
     def __init__(self, dialer: Dialer, campaign: Campaign) -> None:
         self.title = compile_template(dialer.event_title)
@@ -136,9 +175,7 @@ class _EventTemplates:
         self.organizer_email = compile_template(
             dialer.event_organizer_email or campaign.email_address
         )
-        self.start = compile_template(dialer.event_start)
-        self.end = compile_template(dialer.event_end)
-        self.timezone = dialer.timezone or "UTC"
+        self.dates = EventDates(dialer)
 
 
 class ListComposer:
@@ -223,18 +260,21 @@ class ListComposer:
             return None
         rendered = {
             name: getattr(event, name).render(values)
-            for name in ("title", "organizer_name", "organizer_email", "start", "end")
+            for name in ("title", "organizer_name", "organizer_email")
         }
         for item in rendered.values():
             missing.update(item.missing)
+        missing.update(event.dates.missing(values))
         if missing:
             return None
         organizer = rendered["organizer_email"].text.strip()
         if not is_valid_address(organizer):
             return f"calendar event: the organizer {organizer[:80]!r} is not an email address"
+        dates = event.dates.resolve(values)
+        if isinstance(dates, str):
+            return f"calendar event: {dates}"
+        start, end = dates
         try:
-            start = parse_event_datetime(rendered["start"].text, event.timezone)
-            end = parse_event_datetime(rendered["end"].text, event.timezone)
             ics = build_invite(
                 uid=f"ucmail.dialer.{record.id}@{self.domain}",
                 title=rendered["title"].text,

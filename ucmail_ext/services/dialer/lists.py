@@ -17,19 +17,23 @@ import json
 import mimetypes
 import re
 import secrets
+from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from flask import current_app
-from sqlalchemy import insert, select
+from sqlalchemy import delete, func, insert, or_, select, update
 
 from ucmail_ext.extension import get_state
 from ucmail_ext.mail.csvlist import COLUMNS, ListRow, RowError, read_rows
 from ucmail_ext.mail.headers import HeaderInjectionError, check_header_value
 from ucmail_ext.mail.parse import safe_filename
-from ucmail_ext.models import Campaign, Dialer, DialerList, DialerRecord, Upload
-from ucmail_ext.services import storage
+from ucmail_ext.models import Campaign, Dialer, DialerList, DialerRecord, Interaction, Upload
+from ucmail_ext.services import audit, storage
+from ucmail_ext.services.dialer.compose import EventDates, event_dates
+from ucmail_ext.services.pagination import Page, paginate
 
 REPORT_CAP = 1000
 CHUNK_ROWS = 1000
@@ -96,11 +100,22 @@ def _campaign_matches(value: str, name: str) -> bool:
     return got == wanted or (wanted.startswith(_FORMULA_START) and got == "'" + wanted)
 
 
-class _Checker:
-    """What a row needs from the database: its campaign and its attachment tokens."""
+def _uploads_of(campaign_id: int) -> Any:
+    """The uploads a campaign's lists may name: its own, and, while supervisors see
+    every campaign, those attached before uploads had a campaign."""
+    if current_app.config["UCMAIL_SUPERVISOR_SCOPE"] == "all":
+        return or_(Upload.campaign_id == campaign_id, Upload.campaign_id.is_(None))
+    return Upload.campaign_id == campaign_id
 
-    def __init__(self, campaign_name: str) -> None:
-        self.campaign_name = campaign_name
+
+class _Checker:
+    """What a row needs beyond its syntax: its campaign, its attachment tokens (of
+    this campaign) and, when the dialer sends an invite, dates that make an event."""
+
+    def __init__(self, campaign: Campaign, dates: EventDates | None) -> None:
+        self.campaign_name = campaign.name
+        self.campaign_id = campaign.id
+        self.dates = dates
         self._known: dict[str, bool] = {}
 
     def load_tokens(self, rows: list[ListRow]) -> None:
@@ -108,7 +123,8 @@ class _Checker:
         if not wanted:
             return
         session = get_state().session
-        found = set(session.scalars(select(Upload.token).where(Upload.token.in_(wanted))))
+        stmt = select(Upload.token).where(Upload.token.in_(wanted), _uploads_of(self.campaign_id))
+        found = set(session.scalars(stmt))
         for token in wanted:
             self._known[token] = token in found
 
@@ -120,7 +136,14 @@ class _Checker:
             )
         unknown = [t for t in row.attachments if not self._known.get(t)]
         if unknown:
-            return f"unknown attachment token {unknown[0]!r} (upload the file with Attach file)"
+            return (
+                f"unknown attachment token {unknown[0]!r}: attach the file on this "
+                f"campaign's dialer page (Attach file) and use its token"
+            )
+        if self.dates is not None:
+            dates = self.dates.resolve({**row.variables, "email": row.email})
+            if isinstance(dates, str):
+                return f"calendar event: {dates}"
         return None
 
 
@@ -172,7 +195,7 @@ def upload_list(
     session.add(dialer_list)
     session.flush()
     limit = int(current_app.config["UCMAIL_UPLOAD_MAX_BYTES"])
-    checker = _Checker(campaign.name)
+    checker = _Checker(campaign, event_dates(dialer))
     accepted = refused = 0
     problems: list[RowProblem] = []
     chunk: list[ListRow | RowError] = []
@@ -206,6 +229,19 @@ def upload_list(
     except storage.FileTooLarge as exc:
         session.rollback()
         return UploadReport(None, error=f"The list is too large: {exc}.")
+    if not accepted:
+        # A list with nothing to send is only clutter: the report says what to fix.
+        session.rollback()
+        if not refused:
+            return UploadReport(None, error="The file has no rows: no list was created.")
+        return UploadReport(
+            None,
+            0,
+            refused,
+            tuple(problems),
+            error=f"No row was accepted ({refused} refused), so no list was created: "
+            "correct the rows below and upload the file again.",
+        )
     dialer_list.total_rows = accepted + refused
     dialer_list.accepted_rows = accepted
     dialer_list.refused_rows = refused
@@ -242,7 +278,7 @@ def example_csv(campaign_name: str) -> str:
             ";".join(COLUMNS),
             f"{campaign};john@example.com;Hello ${{name}}, your code is ${{code}}.;;"
             f'"name":"John","code":"A-100";1',
-            f"{campaign};jane@example.com;;;name=Jane:code=B-200;",
+            f'{campaign};jane@example.com;;;"name":"Jane","time":"10:30";',
             "",
         ]
     )
@@ -257,9 +293,19 @@ def _content_type(filename: str, declared: str) -> str:
 
 
 def store_attachment(
-    stream: BinaryIO, filename: str, declared_type: str = "", by: str | None = None
+    stream: BinaryIO,
+    filename: str,
+    declared_type: str = "",
+    by: str | None = None,
+    *,
+    campaign_id: int | None = None,
 ) -> AttachmentResult:
-    """Keep a file for dialer mail; its token goes in the CSV's attachments column."""
+    """Keep a file for one campaign's dialer mail; its token goes in the CSV's
+    attachments column of that campaign's lists (another campaign's lists refuse it).
+
+    Without a campaign the file is like one attached before uploads had one: any
+    list may name it, but only while supervisors see every campaign.
+    """
     limit = int(current_app.config["UCMAIL_UPLOAD_MAX_BYTES"])
     try:
         stored = storage.store_stream(stream, limit)
@@ -271,6 +317,7 @@ def store_attachment(
     content_type = _content_type(filename or "", declared_type)
     upload = Upload(
         token=secrets.token_urlsafe(18),
+        campaign_id=campaign_id,
         filename=safe_filename(filename or "", 1, content_type),
         content_type=content_type,
         size=stored.size,
@@ -285,6 +332,161 @@ def store_attachment(
     return AttachmentResult(upload)
 
 
-def recent_uploads(limit: int = 20) -> list[Upload]:
+def recent_uploads(campaign_id: int, limit: int = 20) -> list[Upload]:
+    """The files the campaign's lists may name, newest first."""
     session = get_state().session
-    return list(session.scalars(select(Upload).order_by(Upload.id.desc()).limit(limit)))
+    stmt = select(Upload).where(_uploads_of(campaign_id)).order_by(Upload.id.desc()).limit(limit)
+    return list(session.scalars(stmt))
+
+
+# --------------------------------------------------------------------------- records
+
+# Every state a record ends in other than sent, in the order the filter offers them:
+# what a supervisor opens the list to find out about. "interrupted" is a failure the
+# worker could not finish (the pipeline may give it a state of its own).
+PROBLEM_STATES = (
+    "failed",
+    "interrupted",
+    "deferred",
+    "rejected",
+    "spam",
+    "unsubscribed",
+    "skipped",
+)
+EXPORT_COLUMNS = ("line", "email", "state", "status_code", "reason", "attempts", "time")
+
+
+def _records_stmt(list_id: int, state: str) -> Any:
+    if state == "interrupted":
+        # Recovery marks them failed with a reason that says so (recovery.INTERRUPTED).
+        which = or_(
+            DialerRecord.state == "interrupted",
+            (DialerRecord.state == "failed") & DialerRecord.error.startswith("interrupted:"),
+        )
+    else:
+        which = DialerRecord.state.in_((state,) if state in PROBLEM_STATES else PROBLEM_STATES)
+    return (
+        select(DialerRecord)
+        .where(DialerRecord.list_id == list_id, which)
+        .order_by(DialerRecord.line, DialerRecord.id)
+    )
+
+
+def problem_records(
+    dialer_list: DialerList, state: str, page: int, per_page: int | None = None
+) -> Page[DialerRecord]:
+    """The list's records that were not simply sent, by line; ``state`` narrows them
+    to one of ``PROBLEM_STATES`` (anything else means all of them)."""
+    per_page = per_page or int(current_app.config["UCMAIL_PAGE_SIZE"])
+    return paginate(get_state().session, _records_stmt(dialer_list.id, state), page, per_page)
+
+
+def _safe_cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _record_time(record: DialerRecord) -> datetime | None:
+    return record.updated_at or record.sent_at
+
+
+def problem_records_csv(dialer_list: DialerList, state: str) -> Iterator[str]:
+    """The same records as CSV lines, streamed (a list can have a million), each cell
+    defused against formula injection like the example file."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow(EXPORT_COLUMNS)
+    yield out.getvalue()
+    stmt = _records_stmt(dialer_list.id, state).execution_options(yield_per=1000)
+    for record in get_state().session.scalars(stmt):
+        out.seek(0)
+        out.truncate()
+        moment = _record_time(record)
+        writer.writerow(
+            _safe_cell(value)
+            for value in (
+                record.line,
+                record.email,
+                record.state,
+                record.status_code,
+                record.error,
+                record.attempts,
+                moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "",
+            )
+        )
+        yield out.getvalue()
+
+
+# --------------------------------------------------------------------------- deleting
+
+
+@dataclass(frozen=True)
+class DeleteResult:
+    ok: bool
+    message: str
+
+
+def _tokens_of(list_id: int) -> set[str]:
+    session = get_state().session
+    stmt = select(DialerRecord.attachments).where(
+        DialerRecord.list_id == list_id, DialerRecord.attachments != ""
+    )
+    return {t for value in session.scalars(stmt.distinct()) for t in value.split(",") if t}
+
+
+def _used_elsewhere(token: str, list_id: int) -> bool:
+    session = get_state().session
+    stmt = select(DialerRecord.id).where(
+        DialerRecord.list_id != list_id,
+        DialerRecord.attachments.contains(token, autoescape=True),
+    )
+    return session.scalar(stmt.limit(1)) is not None
+
+
+def delete_list(dialer_list: DialerList, actor: str) -> DeleteResult:
+    """Delete a list that is not sending, with its records and the attached files
+    no other list names (commits, then removes the files)."""
+    session = get_state().session
+    name = dialer_list.name
+    if dialer_list.state == "active":
+        return DeleteResult(False, f"The list {name} is running: stop it before deleting it.")
+    sending = session.scalar(
+        select(func.count(DialerRecord.id)).where(
+            DialerRecord.list_id == dialer_list.id, DialerRecord.state == "sending"
+        )
+    )
+    if sending:
+        return DeleteResult(
+            False,
+            f"The list {name} still has {sending} message(s) being sent: "
+            "try again in a moment, when the worker has finished them.",
+        )
+    uploads = [
+        upload
+        for upload in session.scalars(
+            select(Upload).where(Upload.token.in_(_tokens_of(dialer_list.id)))
+        )
+        if not _used_elsewhere(upload.token, dialer_list.id)
+    ]
+    records = select(DialerRecord.id).where(DialerRecord.list_id == dialer_list.id)
+    # SQLite enforces no foreign keys by default: a reply keeps its conversation, not the link.
+    session.execute(
+        update(Interaction)
+        .where(Interaction.dialer_record_id.in_(records.scalar_subquery()))
+        .values(dialer_record_id=None)
+    )
+    count = session.execute(
+        delete(DialerRecord).where(DialerRecord.list_id == dialer_list.id)
+    ).rowcount
+    keys = [upload.storage_key for upload in uploads]
+    for upload in uploads:
+        session.delete(upload)
+    session.delete(dialer_list)
+    audit.record(actor, "dialer.list_delete", None, f"list {dialer_list.id} {name}")
+    session.commit()
+    # After the commit: a crash here leaves an orphan file, never a row without its file.
+    for key in keys:
+        with suppress(OSError, ValueError):
+            storage.delete_stored(key)
+    files = f" and {len(keys)} attached file(s) no other list uses" if keys else ""
+    return DeleteResult(True, f"List {name} deleted with its {count} record(s){files}.")
