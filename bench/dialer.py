@@ -18,6 +18,13 @@ same run, against the same sink):
 - ``D6_statements_per_1000``: database statements (SQLAlchemy
   ``before_cursor_execute``) during a D1 run (the most of the rounds), per 1,000
   messages. Goal: at most 20.
+- ``D10_throttle_efficiency``: ``--throttle-n`` records, time between messages 0,
+  to a relay that refuses MAIL FROM with ``450 4.7.1 Error: too much mail`` past
+  ``--throttle-burst`` messages per ``--throttle-window`` seconds (Postfix's
+  ``smtpd_client_message_rate_limit``: 8 per 10 s, time scaled 50x down by default):
+  messages accepted per second over the relay's allowed rate, start to finish.
+  Goal: at least 0.8 (the dialer follows the relay, no collapse into long
+  back-offs). ``--only D10`` runs this figure alone.
 - ``M1_rss_growth_mb`` / ``M1_rows_per_s``: in a fresh process, a ``--m1-rows``
   CSV uploaded and sent: peak RSS growth (``VmHWM`` after resetting it) and the
   upload's rows per second. Goal: at most 20 MB.
@@ -288,6 +295,19 @@ def paced_error_pct(app: Flask, sink: SmtpSinkProcess, count: int, interval: flo
     return abs(mean - interval) / interval * 100
 
 
+def throttle_efficiency(app: Flask, count: int, burst: int, window: float) -> float:
+    from tests.dialer.ratelimited import RateLimitedRelay
+
+    with RateLimitedRelay(burst, window, keep=False) as relay:
+        dialer_id = make_dialer(app, relay.port)
+        list_id = upload(app, dialer_id, count)
+        activate(app, list_id)
+        elapsed = run(app, list_id)
+        assert relay.accepted == count, (relay.accepted, count)
+        assert count_sent(app, list_id) == count
+    return count / elapsed / relay.allowed_rate
+
+
 # --------------------------------------------------------------------------- M1
 
 
@@ -357,6 +377,10 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--paced", type=int, default=200, help="messages in D5")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of D1-D3 (median)")
     parser.add_argument("--m1-rows", type=int, default=100_000, help="rows in M1; 0 skips it")
+    parser.add_argument("--throttle-n", type=int, default=800, help="records in D10")
+    parser.add_argument("--throttle-burst", type=int, default=8, help="D10 relay's burst")
+    parser.add_argument("--throttle-window", type=float, default=0.2, help="D10 window, s")
+    parser.add_argument("--only", default="", help="D10: run that figure alone")
     parser.add_argument("--m1-child", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--sink-port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -365,6 +389,10 @@ def main(argv: list[str]) -> None:
         return
 
     workdir = tempfile.mkdtemp(prefix="ucmail-bench-dialer-")
+    if args.only == "D10":
+        with database_url(args.db, workdir) as url, dialer_app(url, workdir) as app:
+            d10(app, args)
+        return
     with SmtpSinkProcess() as sink, database_url(args.db, workdir) as url:
         with dialer_app(url, workdir) as app:
             # Warm-up: imports, first connections, SQLite's first pages.
@@ -405,10 +433,16 @@ def main(argv: list[str]) -> None:
 
             error = paced_error_pct(app, sink, args.paced, 0.05)
             emit(BENCH, "D5_interval_error_pct", error, "%")
+            d10(app, args)
         if args.m1_rows:
             figures = m1(args.m1_rows, args.db, sink)
             emit(BENCH, "M1_rss_growth_mb", figures["rss_growth_mb"], "MB")
             emit(BENCH, "M1_rows_per_s", figures["rows_per_s"], "rows/s")
+
+
+def d10(app: Flask, args: argparse.Namespace) -> None:
+    value = throttle_efficiency(app, args.throttle_n, args.throttle_burst, args.throttle_window)
+    emit(BENCH, "D10_throttle_efficiency", value, "x")
 
 
 if __name__ == "__main__":

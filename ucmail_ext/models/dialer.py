@@ -12,13 +12,15 @@ from ucmail_ext.models.base import Base, utcnow
 DIALER_STATES = ("stopped", "running", "paused")
 LIST_STATES = ("inactive", "active", "done")
 # pending -> sending -> sent / deferred / failed; then, from what comes back:
-# rejected (5xx or DSN), spam (ARF), unsubscribed; skipped (blacklisted).
+# rejected (5xx or DSN), spam (ARF), unsubscribed; skipped (blacklisted);
+# interrupted (a worker died mid-send: fate unknown, re-sent only on request).
 RECORD_STATES = (
     "pending",
     "sending",
     "sent",
     "deferred",
     "failed",
+    "interrupted",
     "rejected",
     "spam",
     "unsubscribed",
@@ -54,6 +56,11 @@ class Dialer(Base):
     # the time between messages holds across all of them (a float so that the
     # arithmetic is the same SQL on every backend).
     slot_epoch: Mapped[float] = mapped_column(Float, default=0.0)
+    # Seconds per message the relay currently accepts, learnt from its "slow down"
+    # answers and shared by all workers (services/dialer/pacing.py); 0 = no throttle,
+    # only seconds_between applies. throttled_at: the last such answer.
+    pace_interval: Mapped[float] = mapped_column(Float, default=0.0)
+    throttled_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from ucmail_ext.mail.replies import is_throttling
 from ucmail_ext.mail.smtp import SendResult, SmtpConnection
 from ucmail_ext.services.dialer.compose import (
     ClaimedRecord,
@@ -75,6 +76,22 @@ def released(claimed: ClaimedRecord) -> Outcome:
     return Outcome(claimed.id, "pending", claimed.attempts - 1)
 
 
+def throttled(claimed: ClaimedRecord, result: SendResult, message_id: str) -> Outcome:
+    """The relay said "slow down": back in the queue as if never tried (issue 16).
+
+    The attempt is not counted: the answer was about the sender's pace, not about
+    this record, and counting it turned a throttling relay into failed records.
+    """
+    return Outcome(
+        claimed.id,
+        "pending",
+        claimed.attempts - 1,
+        str(result.code or ""),
+        f"throttled by the relay: {result.text}",
+        message_id=message_id,
+    )
+
+
 class Slots:
     """The batch's booked sending times, handed out as messages are about to go.
 
@@ -122,6 +139,9 @@ class Delivery:
         # A deque: sender threads append while the claiming thread takes.
         self.outcomes: deque[Outcome] = deque()
         self.connect_failed = threading.Event()
+        # The relay asked to slow down: the batch stops, the runner lowers the pace.
+        self.throttled = threading.Event()
+        self.throttle_text = ""
         self.too_many_errors = threading.Event()
         self.streak = streak
         self.max_errors = max_errors
@@ -190,6 +210,14 @@ class Delivery:
             )
             return
         self.journal.not_delivered(prepared.record_id)
+        if is_throttling(result.code, result.text):
+            # Not an error (the streak is left as it is): the rest of the batch goes
+            # back unsent, and the runner books the next one at a slower pace.
+            self.throttle_text = result.text
+            self.throttled.set()
+            self.cancelled.set()
+            self.outcomes.append(throttled(claimed, result, prepared.message_id))
+            return
         outcome = self.policy.after_failure(claimed, result, now)
         self._note(outcome.error or "unknown error")
         if result.stage == "connect":

@@ -33,6 +33,7 @@ from ucmail_ext.models import (
 )
 from ucmail_ext.services import audit, blacklist
 from ucmail_ext.services.admin.campaigns import parse_schedule, schedule_as_dict
+from ucmail_ext.services.dialer import pacing
 from ucmail_ext.services.pagination import Page, paginate
 from ucmail_ext.services.schedules import is_open, is_valid_zone
 
@@ -95,6 +96,10 @@ class ListProgress:
     unsubscribed: int
     skipped: int
     seen: int
+    # Left "sending" by a worker that died mid-send: fate unknown, re-sent only on request.
+    interrupted: int = 0
+    # "throttled by the relay, current rate N/min" while the relay sets the pace.
+    pace_note: str = ""
 
     @property
     def not_processed(self) -> int:
@@ -494,6 +499,10 @@ def _progress(
         unsubscribed=counts.get("unsubscribed", 0),
         skipped=counts.get("skipped", 0),
         seen=counts.get("_seen", 0),
+        interrupted=counts.get("interrupted", 0),
+        pace_note=pacing.note(
+            dialer.state, float(dialer.seconds_between or 0), float(dialer.pace_interval or 0)
+        ),
     )
 
 

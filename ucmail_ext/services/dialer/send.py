@@ -42,7 +42,6 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import (
     bindparam,
-    case,
     exists,
     func,
     literal_column,
@@ -57,6 +56,7 @@ from ucmail_ext.extension import get_state
 from ucmail_ext.mail.smtp import SmtpConnection
 from ucmail_ext.models import BlacklistEntry, Campaign, Dialer, DialerList, DialerRecord, Schedule
 from ucmail_ext.services import metrics
+from ucmail_ext.services.dialer import pacing
 from ucmail_ext.services.dialer.compose import (
     ClaimedRecord,
     DialerConfigError,
@@ -171,25 +171,6 @@ def claim_batch(
         )
         for row in rows
     ]
-
-
-def reserve_slots(session: Session, dialer_id: int, count: int, interval: float) -> float:
-    """Book ``count`` sending slots on the dialer; returns the first slot's epoch time.
-
-    The booking is on the dialer row, so two workers on one dialer take turns
-    and the time between messages holds for the dialer as a whole.
-    """
-    now = time.time()
-    span = count * interval
-    current = DIALERS.c.slot_epoch
-    stmt = (
-        update(DIALERS)
-        .where(DIALERS.c.id == dialer_id)
-        .values(slot_epoch=case((current > now, current), else_=now) + span)
-        .returning(DIALERS.c.slot_epoch)
-    )
-    end = session.execute(stmt).scalar_one()
-    return float(end) - span
 
 
 # --------------------------------------------------------------------------- record
@@ -350,11 +331,19 @@ class _Pace:
     """How many records the next claim takes: about one commit interval's worth."""
 
     def __init__(self, interval: float, maximum: int, commit_seconds: float) -> None:
-        self.interval = interval
         self.maximum = max(1, maximum)
         self.commit_seconds = commit_seconds
+        self.interval = 0.0
+        self.size = min(self.maximum, 16)
+        self.set_interval(interval)
+
+    def set_interval(self, interval: float) -> None:
+        """A new spacing (the relay's pace changed): claims follow it at once."""
+        if interval == self.interval:
+            return
+        self.interval = interval
         if interval > 0:
-            self.size = self._clamp(commit_seconds / interval)
+            self.size = self._clamp(self.commit_seconds / interval)
         else:
             self.size = min(self.maximum, 16)
 
@@ -412,6 +401,7 @@ def run_list(list_id: int, max_seconds: float | None = None) -> RunResult:
         return result
 
     limit = float(max_seconds if max_seconds is not None else cfg["UCMAIL_DIALER_RUN_SECONDS"])
+    floor = float(dialer.seconds_between or 0)
     runner = _Runner(
         session=session,
         plan=plan,
@@ -419,8 +409,9 @@ def run_list(list_id: int, max_seconds: float | None = None) -> RunResult:
         make_connection=lambda: SmtpConnection(settings),
         connections=max(1, int(plan.campaign.smtp_connections or 1)),
         policy=RetryPolicy(int(cfg["UCMAIL_SEND_RETRIES"]), float(cfg["UCMAIL_SEND_BACKOFF"])),
+        floor=floor,
         pace=_Pace(
-            float(dialer.seconds_between or 0),
+            pacing.effective(floor, float(dialer.pace_interval or 0)),
             int(cfg["UCMAIL_DIALER_BATCH"]),
             float(cfg["UCMAIL_DIALER_COMMIT_SECONDS"]),
         ),
@@ -445,6 +436,7 @@ class _Runner:
         make_connection: Callable[[], SmtpConnection],
         connections: int,
         policy: RetryPolicy,
+        floor: float,
         pace: _Pace,
         max_errors: int,
         lease: float,
@@ -460,7 +452,11 @@ class _Runner:
         self.make_connection = make_connection
         self.connections = connections
         self.policy = policy
+        self.floor = floor
         self.pace = pace
+        self.booking: pacing.Booking | None = None
+        self.started = time.monotonic()
+        self.sent_total = 0
         self.max_errors = max_errors
         self.saved_streak = int(plan.dialer.error_streak or 0)
         self.lease = lease
@@ -526,8 +522,31 @@ class _Runner:
         record(self.session, self.token, done)
         self.result.add(done)
         metrics.dialer_outcomes(self.plan.campaign.id, self.dialer_id, done)
+        self._adapt_pace(done)
         self._save_streak()
         self._heartbeat()
+
+    def _adapt_pace(self, done: Sequence[Outcome]) -> None:
+        """Slower after the relay's "slow down", faster again as messages go through."""
+        accepted = sum(1 for item in done if item.state == "sent")
+        self.sent_total += accepted
+        delivery = self.delivery
+        booking = self.booking
+        if delivery is not None and delivery.throttled.is_set():
+            delivery.throttled.clear()
+            elapsed = time.monotonic() - self.started
+            measured = self.sent_total / elapsed if elapsed > 0 and self.sent_total else None
+            seen = booking.interval if booking is not None else 0.0
+            learnt = pacing.slow_down(self.session, self.dialer_id, seen, self.floor, measured)
+            log.info(
+                "dialer %s throttled by the relay (%s); now %s messages/min",
+                self.dialer_id,
+                delivery.throttle_text,
+                pacing.per_minute(pacing.effective(self.floor, learnt)),
+            )
+            self.pace.set_interval(pacing.effective(self.floor, learnt))
+        elif booking is not None and accepted:
+            pacing.speed_up(self.session, self.dialer_id, accepted, self.floor, booking)
 
     def _drain(self, sender: InlineSender | PoolSender, delivery: Delivery) -> str | None:
         """Wait for everything handed to the senders; a stop seen meanwhile cancels the rest."""
@@ -581,9 +600,10 @@ class _Runner:
         # Results so far and the claim of the next batch commit together.
         self._commit()
         size = self.pace.size
-        first_slot = 0.0
+        self.booking = None
         if paced:
-            first_slot = reserve_slots(session, self.dialer_id, size, self.pace.interval)
+            self.booking = pacing.book(session, self.dialer_id, size, self.floor)
+            self.pace.set_interval(self.booking.interval)
         claimed = claim_batch(session, self.list_id, self.token, size, datetime.now(UTC))
         session.commit()
         if not claimed:
@@ -596,12 +616,11 @@ class _Runner:
                 reason = _finish_if_done(session, self.list_id, self.dialer_id)
             session.commit()
             return reason
-        return self.send_batch(claimed, first_slot, sender, delivery)
+        return self.send_batch(claimed, sender, delivery)
 
     def send_batch(
         self,
         claimed: list[ClaimedRecord],
-        first_slot: float,
         sender: InlineSender | PoolSender,
         delivery: Delivery,
     ) -> str | None:
@@ -610,7 +629,8 @@ class _Runner:
         With overlapping senders it returns once the batch is handed over; the
         outcomes are committed with the next claim.
         """
-        delivery.slots = Slots(first_slot, self.pace.interval)
+        booking = self.booking
+        delivery.slots = Slots(booking.first, booking.interval) if booking else Slots()
         self.composer.prepare(claimed)
         started = time.monotonic()
         last_check = started

@@ -1,0 +1,145 @@
+"""Issue 16: a relay that says "slow down" slows the dialer; it never fails records.
+
+The acceptance runs use ``RateLimitedRelay``, an aiosmtpd relay that refuses MAIL FROM
+with ``450 4.7.1 Error: too much mail from ...`` past ``burst`` messages per
+``window`` seconds, as Postfix's ``smtpd_client_message_rate_limit`` does. The
+issue's relay allowed 8 messages per 10 s; here the time is scaled 50x down to 8
+per 0.2 s (the same burst per window, 40 messages/s), so a 500-record list takes
+about 13 s instead of ten minutes, with the same shape: a sender far faster than
+the relay, bursts of 8, then refusals until the window turns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from example_host_app.extensions import db
+from tests.dialer import helpers
+from tests.dialer.helpers import csv_text, upload
+from tests.dialer.ratelimited import RateLimitedRelay
+from ucmail_ext.mail.replies import classify, is_throttling
+from ucmail_ext.models import Dialer, DialerList
+from ucmail_ext.services.dialer import dialers as dialer_service
+from ucmail_ext.services.dialer import pacing
+from ucmail_ext.services.dialer import send as dialer_send
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BURST, WINDOW = 8, 0.2
+TOTAL = 500
+
+
+@pytest.mark.parametrize(
+    ("code", "text", "kind"),
+    [
+        (450, "450 4.7.1 Error: too much mail from 10.0.0.1", "throttled"),
+        (421, "421 4.7.0 Too many connections, slow down", "throttled"),
+        (451, "451 Ratelimit exceeded for sender", "temporary"),
+        (451, "451 The server has reached its limit for processing requests", "throttled"),
+        (452, "452 4.2.2 Mailbox full, over quota limit", "temporary"),
+        (450, "450 4.2.0 <a@b.example>: Recipient address rejected: Greylisted", "temporary"),
+        (451, "451 4.7.1 Greylisted, please try again in 300 seconds", "temporary"),
+        (451, "451 4.3.0 Temporary failure, please try again later", "temporary"),
+        (451, "451 from 10.4.7.6 try later", "temporary"),
+        (550, "550 5.7.1 rate limit exceeded permanently", "permanent"),
+        (None, "connection lost: Connection unexpectedly closed", "temporary"),
+    ],
+)
+def test_replies_that_mean_slow_down_are_told_from_other_failures(code, text, kind) -> None:
+    assert classify(code, text) == kind
+    assert is_throttling(code, text) == (kind == "throttled")
+
+
+def test_the_pace_backs_off_on_a_throttle_and_creeps_back_to_the_floor() -> None:
+    slowed = pacing.backed_off(seen=0.0, floor=0.0, measured_rate=100.0)
+    assert slowed == pytest.approx(1 / 70)
+    assert pacing.backed_off(seen=slowed, floor=0.0, measured_rate=None) > slowed
+    # The dialer's own time between messages stays the floor of everything.
+    assert pacing.backed_off(seen=0.0, floor=2.0, measured_rate=1000.0) == pytest.approx(2 / 0.7)
+    assert pacing.effective(2.0, 0.5) == 2.0
+    assert pacing.per_minute(0.75) == 80
+
+
+def _make_list(relay_port: int, connections: int = 1) -> tuple[int, int]:
+    campaign_id = helpers.make_campaign(relay_port, smtp_connections=connections)
+    dialer_id = helpers.make_dialer(campaign_id)  # no time between messages, default streak
+    report = upload(dialer_id, csv_text(helpers.simple_rows(TOTAL)), subject="x")
+    return dialer_id, report.list_id
+
+
+def _assert_all_sent_once(relay: RateLimitedRelay, dialer_id: int, list_id: int) -> None:
+    ids = helpers.message_ids(relay.raws)
+    assert len(ids) == len(set(ids)), "a record was sent twice"
+    assert len(ids) == TOTAL
+    assert helpers.states(list_id) == {"sent": TOTAL}  # 0 failed, 0 lost
+    db.session.expire_all()
+    dialer = db.session.get(Dialer, dialer_id)
+    assert db.session.get(DialerList, list_id).state == "done"
+    assert dialer.state == "stopped" and dialer.pause_reason == ""
+    assert relay.throttled > 0, "the relay never throttled: the test proves nothing"
+
+
+@pytest.mark.integration
+def test_a_throttling_relay_slows_the_dialer_and_every_record_is_sent_once(ctx) -> None:
+    """SQLite, one worker; PostgreSQL is the two-worker test below."""
+    with RateLimitedRelay(BURST, WINDOW) as relay:
+        dialer_id, list_id = _make_list(relay.port)
+        assert dialer_service.play_list(list_id, None, "1").ok  # inline: runs to the end
+
+        _assert_all_sent_once(relay, dialer_id, list_id)
+
+
+def _worker(db_url: str, tmp_path, list_id: int, start_at: float) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.dialer.worker_process", db_url, str(tmp_path), str(list_id),
+         repr(start_at)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+
+
+@pytest.mark.integration
+def test_two_workers_share_the_relays_pace_and_send_every_record_once(make_app, tmp_path) -> None:
+    app = make_app("postgresql")
+    with RateLimitedRelay(BURST, WINDOW) as relay, app.app_context():
+        dialer_id, list_id = _make_list(relay.port, connections=2)
+        app.config["UCMAIL_DISPATCH"] = "off"
+        assert dialer_service.play_list(list_id, None, "1").ok
+        db_url = str(db.engine.url.render_as_string(hide_password=False))
+
+        start_at = time.time() + 3
+        workers = [_worker(db_url, tmp_path, list_id, start_at) for _ in range(2)]
+        results = []
+        for worker in workers:
+            out, err = worker.communicate(timeout=180)
+            assert worker.returncode == 0, err
+            results.append(json.loads(out.splitlines()[-1]))
+
+        assert all(result["counts"].get("sent", 0) > 0 for result in results)
+        _assert_all_sent_once(relay, dialer_id, list_id)
+
+
+def test_monitoring_shows_the_relays_current_rate_while_throttled(ctx) -> None:
+    with RateLimitedRelay(BURST, WINDOW) as relay:
+        dialer_id, list_id = _make_list(relay.port)
+        ctx.config["UCMAIL_DISPATCH"] = "off"
+        assert dialer_service.play_list(list_id, None, "1").ok
+        deadline = time.monotonic() + 60
+        while relay.throttled == 0 and time.monotonic() < deadline:
+            dialer_send.run_list(list_id, max_seconds=0.5)
+
+        [row] = dialer_service.monitor(None)
+        db.session.expire_all()
+        learnt = db.session.get(Dialer, dialer_id).pace_interval
+        assert learnt > 0
+        expected = f"throttled by the relay, current rate {pacing.per_minute(learnt)}/min"
+        assert row.pace_note == expected
+        assert row.as_dict()["pace_note"] == expected
+        assert helpers.states(list_id).get("failed", 0) == 0
