@@ -51,7 +51,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import and_, func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
 
 from ucmail_ext.crypto import DecryptionError
@@ -178,6 +178,15 @@ def _poll_locked(campaign: Campaign, lease: locks.Lease) -> PollResult:
         # Another poller (its lease expired under it, or ours did) stored these first.
         session.rollback()
         result.status = "conflict"
+        return result
+    except SQLAlchemyError as exc:
+        # A full disk, a lost connection, a trigger: the batch rolled back with its
+        # cursor, and flags are only set after a commit, so the mail is still on the
+        # server for the next poll. The admin sees it on the campaign like an IMAP error.
+        session.rollback()
+        result.status = "error"
+        result.error = _database_error(exc)
+        _record_failure(campaign.id, result.error)
         return result
     _record_success(campaign.id)
     return result
@@ -530,6 +539,16 @@ def _after_commit(mailbox: ImapSession, done: _Batch) -> None:
         enqueue("ucmail.routing.route", campaign_id)
     for message_id in done.autoreply_ids:
         enqueue("ucmail.outbound.send", message_id)
+
+
+def _database_error(exc: SQLAlchemyError) -> str:
+    """The driver's first line only: the full text carries the SQL and its parameters,
+    which hold the mail being stored."""
+    origin = getattr(exc, "orig", None)
+    words = (
+        str(origin).strip().splitlines()[0] if origin is not None and str(origin).strip() else ""
+    )
+    return f"Database error while storing mail: {words or type(exc).__name__}"[:500]
 
 
 def _record_success(campaign_id: int) -> None:
