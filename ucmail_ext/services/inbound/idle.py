@@ -18,7 +18,8 @@ reconnecting, handing over or stopped loses nothing, it only makes arrival slowe
   arrives after it is announced on the IDLE connection, and an announcement
   during a poll makes one more poll once it ends. Nothing falls in between.
 - A poll that finds the mailbox locked by another worker is retried every 0.2 s
-  for up to 10 s: that worker may have selected the folder before our mail arrived.
+  for up to 10 s (or ``poll_lock_ttl``): that worker may have selected the folder
+  before our mail arrived, or died holding the lock.
 - A dropped connection or a login error reconnects with back-off (1 s doubling to
   ``max_backoff``); any other error is logged and treated the same way.
 - IDLE is re-issued every ``UCMAIL_IDLE_TIMEOUT`` seconds (RFC 2177: less than 29
@@ -81,8 +82,12 @@ class IdleLoop:
         wake_interval: float | None = None,
         min_backoff: float = 1.0,
         max_backoff: float = 60.0,
+        poll_lock_ttl: float | None = None,
     ) -> None:
         self.app = app
+        self.poll_lock_ttl = poll_lock_ttl
+        # A dead poller's mailbox lock runs out after poll_lock_ttl: wait that long for it.
+        self.busy_retry_for = max(BUSY_RETRY_FOR_SECONDS, poll_lock_ttl or 0.0)
         idle_timeout = float(app.config["UCMAIL_IDLE_TIMEOUT"])
         self.wake_interval = min(wake_interval or idle_timeout, idle_timeout)
         self.min_backoff = min_backoff
@@ -350,13 +355,15 @@ class IdleLoop:
         watch.polling = True
         watch.dirty = False
         campaign_id = watch.campaign_id
-        self._submit(watch, lambda: ingest.poll_mailbox(campaign_id), self._polled)
+        ttl = self.poll_lock_ttl
+        self._submit(watch, lambda: ingest.poll_mailbox(campaign_id, ttl), self._polled)
 
     def _polled(self, watch: _Watch, done: Future[ingest.PollResult]) -> None:
         watch.polling = False
         self.polls += 1
         try:
             status = done.result().status
+            log.debug("campaign %s: poll after IDLE: %s", watch.campaign_id, status)
         except Exception:
             log.exception("campaign %s: poll after IDLE failed", watch.campaign_id)
             status = "error"
@@ -369,7 +376,7 @@ class IdleLoop:
         if status == "busy":
             now = time.monotonic()
             watch.busy_since = watch.busy_since or now
-            if now - watch.busy_since < BUSY_RETRY_FOR_SECONDS:
+            if now - watch.busy_since < self.busy_retry_for:
                 self._later(watch, BUSY_RETRY_SECONDS, self._request_poll)
                 return
         watch.busy_since = None

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import os
 import secrets
 import socket
@@ -64,12 +63,15 @@ def assign(mailboxes: Iterable[int], nodes: Iterable[str]) -> dict[int, str]:
     boxes = sorted(set(mailboxes))
     if not members:
         return {}
-    share = math.ceil(len(boxes) / len(members))
+    # Each node gets ``base`` mailboxes, and ``extra`` of them one more.
+    base, extra = divmod(len(boxes), len(members))
     load = dict.fromkeys(members, 0)
     result: dict[int, str] = {}
     for box in boxes:
         ranked = sorted(members, key=lambda node: _score(node, box), reverse=True)
-        chosen = next(node for node in ranked if load[node] < share)
+        chosen = next(n for n in ranked if load[n] < base or (load[n] == base and extra > 0))
+        if load[chosen] == base:
+            extra -= 1
         load[chosen] += 1
         result[box] = chosen
     return result
@@ -107,7 +109,9 @@ class IdleNode:
         self.ttl = self.takeover / 2
         self.refresh = min(refresh or self.takeover / 6, self.takeover / 6)
         self.node_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
-        self.loop = IdleLoop(app, workers=workers, wake_interval=wake_interval)
+        self.loop = IdleLoop(
+            app, workers=workers, wake_interval=wake_interval, poll_lock_ttl=self.takeover
+        )
         self.on_change = on_change
         self.held: dict[int, _Held] = {}
         self._handing_over: dict[int, tuple[_Held, threading.Event]] = {}

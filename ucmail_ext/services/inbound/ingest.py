@@ -147,14 +147,19 @@ def enqueue_due_polls(now: datetime | None = None) -> list[int]:
     return ids
 
 
-def poll_mailbox(campaign_id: int) -> PollResult:
-    """Import what is new in the campaign's mailbox; safe to call from any worker, any time."""
+def poll_mailbox(campaign_id: int, lock_ttl: float | None = None) -> PollResult:
+    """Import what is new in the campaign's mailbox; safe to call from any worker, any time.
+
+    ``lock_ttl``: how long the mailbox stays locked if this process dies mid-poll
+    (default ``UCMAIL_LOCK_TTL``); the IDLE listener uses its take-over time, so the
+    process that takes over a killed one's mailboxes can poll them that soon.
+    """
     session = get_state().session
     campaign = session.get(Campaign, campaign_id)
     if not is_receiving(campaign):
         return PollResult(campaign_id, status="skipped")
     assert campaign is not None
-    with locks.hold(f"mailbox:{campaign_id}") as lease:
+    with locks.hold(f"mailbox:{campaign_id}", lock_ttl) as lease:
         if lease is None:
             return PollResult(campaign_id, status="busy")
         return metrics.observe_poll(_poll_locked(campaign, lease))
