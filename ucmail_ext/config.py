@@ -106,6 +106,7 @@ SETTINGS: dict[str, Setting] = {
     "MAX_DEPTH": Setting(20, "MIME nesting depth parsed."),
     "MAX_HEADER_BYTES": Setting(256 * 1024, "Header bytes parsed per message."),
     "ATTACHMENT_DIR": Setting(None, "Folder for attachments; default <instance>/ucmail-files."),
+    "FILE_LINK_MAX_AGE": Setting(3600, "Seconds an inline image link in a viewed message works."),
     "AUTOREPLY_PERIOD": Setting(86400, "At most one auto-reply per sender per this many seconds."),
     # Outbound
     "SMTP_TIMEOUT": Setting(30, "Socket timeout for SMTP, seconds."),

@@ -114,12 +114,16 @@ def test_inline_images_load_through_a_signed_link_without_cookies(app, page):
     assert anonymous.get("/ucmail/recordings/inline/forged").status_code == 401
 
 
-def test_only_safe_image_types_have_inline_links(app, conversation):
+def test_only_safe_image_types_have_inline_links(app, conversation, users):
     from ucmail_ext.services.mail_view import inline_token
 
     with app.test_request_context():
-        token = inline_token(conversation["svg"])
-    assert app.test_client().get(f"{RECORDINGS}/inline/{token}").status_code == 401
+        svg = inline_token(conversation["svg"], users["supervisor"])
+        logo = inline_token(conversation["logo"], users["supervisor"])
+    assert app.test_client().get(f"{RECORDINGS}/inline/{svg}").status_code == 401
+    response = app.test_client().get(f"{RECORDINGS}/inline/{logo}")
+    assert response.status_code == 200
+    response.close()
 
 
 @pytest.mark.parametrize("which", ["svg", "html"])

@@ -18,15 +18,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
-from flask import send_file, url_for
+from flask import current_app, send_file, url_for
+from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
-from ucmail_ext.crypto import make_token, read_token
+from ucmail_ext.auth import agent_id_of, current_agent
 from ucmail_ext.extension import get_state
 from ucmail_ext.mail.sanitize import block_remote_images, rewrite_cid, sanitize_html
-from ucmail_ext.models import Attachment, Interaction, Message
+from ucmail_ext.models import AgentState, Attachment, Interaction, Message
 from ucmail_ext.services import storage
 from ucmail_ext.services.access import visible_campaign_ids
 
@@ -43,6 +44,8 @@ FILE_HEADERS = {
 _ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]+(?::[0-9]{1,5})?")
 _UNSAFE_NAME_CHARS = re.compile(r"[\x00-\x1f\x7f\u0085\u2028\u2029/\\]")
 _MIME_TYPE = re.compile(r"[a-z0-9.+\-]+/[a-z0-9.+\-]+")
+# Its own salt: a pixel, rating or unsubscribe token never opens a file.
+INLINE_LINK_SALT = "ucmail.inline-file"
 
 
 class NotFound(LookupError):
@@ -235,9 +238,44 @@ def message_view(
     )
 
 
-def inline_token(attachment_id: int) -> str:
-    """Signed per attachment: the viewer's sandboxed frame loads images without cookies."""
-    return make_token("attachment", {"a": attachment_id})
+class _MovableClock(TimestampSigner):
+    """A signer whose "now" can be set: the one seam for minting an already old link."""
+
+    def __init__(self, *args: Any, issued_at: float | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.issued_at = issued_at
+
+    def get_timestamp(self) -> int:
+        return int(self.issued_at) if self.issued_at is not None else super().get_timestamp()
+
+
+def _link_serializer(issued_at: float | None = None) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(
+        current_app.config["SECRET_KEY"],
+        salt=INLINE_LINK_SALT,
+        signer=_MovableClock,
+        signer_kwargs={"issued_at": issued_at},
+    )
+
+
+def _session_epoch(user_id: str) -> int:
+    state = _session().get(AgentState, user_id)
+    return int(state.session_epoch or 0) if state is not None else 0
+
+
+def inline_token(attachment_id: int, user: Any = None, issued_at: float | None = None) -> str:
+    """A link to one image for one viewer, valid ``UCMAIL_FILE_LINK_MAX_AGE`` seconds.
+
+    The viewer's sandboxed frame has an opaque origin, so its image requests carry
+    no session cookie (checked in Chromium: ``Sec-Fetch-Site: cross-site``, no
+    Cookie): the link itself is the credential. It names the viewer and their
+    session epoch, so serving re-checks that viewer's access to the conversation,
+    and a forced logout or the link's age ends it.
+    """
+    user = current_agent if user is None else user
+    viewer = agent_id_of(user) if getattr(user, "is_authenticated", False) else ""
+    payload = {"a": attachment_id, "u": viewer, "e": _session_epoch(viewer) if viewer else 0}
+    return _link_serializer(issued_at).dumps(payload)
 
 
 def inline_urls(endpoint: str) -> Callable[[int], str]:
@@ -290,15 +328,52 @@ def open_attachment(attachment_id: int, user: Any = None) -> AttachmentFile:
     return _stored_file(attachment)
 
 
+def _link_payload(token: str) -> dict[str, Any]:
+    max_age = int(current_app.config["UCMAIL_FILE_LINK_MAX_AGE"])
+    try:
+        payload = _link_serializer().loads(token, max_age=max_age)
+    except BadSignature:  # SignatureExpired included
+        raise NotFound(token[:40]) from None
+    if not isinstance(payload, dict):
+        raise NotFound(token[:40])
+    return payload
+
+
+def _link_viewer(payload: Mapping[str, Any]) -> Any:
+    """The user the link was minted for, if the request may act as them.
+
+    A request that does carry a session (the link pasted into a tab, or a host whose
+    cookie reaches the frame) must be that same user's.
+    """
+    viewer = payload.get("u")
+    if not isinstance(viewer, str) or not viewer:
+        raise NotFound("no viewer")
+    if getattr(current_agent, "is_authenticated", False) and agent_id_of(current_agent) != viewer:
+        raise NotFound("another user's link")
+    if payload.get("e") != _session_epoch(viewer):
+        raise NotFound("a link from an ended session")
+    try:
+        user = get_state().hooks["user_lookup"](viewer)
+    except Exception:  # a failing host lookup refuses, it does not serve
+        user = None
+    if user is None:
+        raise NotFound("unknown viewer")
+    return user
+
+
 def open_inline_image(token: str) -> AttachmentFile:
-    """An image a viewer placed with ``inline_token``; only safe image types."""
-    payload = read_token("attachment", token)
-    attachment_id = payload.get("a") if isinstance(payload, dict) else None
+    """An image a viewer placed with ``inline_token``, while that viewer may still see it.
+
+    Only safe image types, only before the link's age runs out.
+    """
+    payload = _link_payload(token)
+    attachment_id = payload.get("a")
     attachment = (
         _session().get(Attachment, attachment_id) if isinstance(attachment_id, int) else None
     )
     if attachment is None or attachment.content_type.lower() not in INLINE_IMAGE_TYPES:
         raise NotFound(attachment_id)
+    visible_interaction(attachment.message.interaction_id, _link_viewer(payload))
     stored = _stored_file(attachment)
     return AttachmentFile(stored.path, stored.download_name, attachment.content_type.lower())
 
