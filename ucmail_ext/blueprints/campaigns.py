@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
@@ -20,6 +20,8 @@ from ucmail_ext.models.campaign import SECURITY_MODES, STRATEGIES
 from ucmail_ext.services.access import visible_campaign_ids
 from ucmail_ext.services.admin import campaigns as service
 from ucmail_ext.services.admin.templates import templates_for_campaign
+from ucmail_ext.services.oauth import flow as oauth_flow
+from ucmail_ext.services.oauth.providers import choices as oauth_choices
 from ucmail_ext.services.pagination import parse_page
 from ucmail_ext.services.schedules import DAY_NAMES
 
@@ -84,6 +86,7 @@ def _render(
         security_modes=SECURITY_MODES,
         security_labels=service.SECURITY_LABELS,
         day_names=DAY_NAMES,
+        oauth_providers=oauth_choices(),
         readonly=not has_role("admin"),
     )
     return html, status
@@ -239,3 +242,68 @@ def delete(campaign_id: int) -> ResponseReturnValue:
         "success",
     )
     return redirect(url_for(".index"))
+
+
+# --------------------------------------------------------------------------- OAuth2 account
+
+
+def _redirect_uri() -> str:
+    """The callback URL, exactly as registered at the provider."""
+    configured = current_app.config["UCMAIL_OAUTH_REDIRECT_URI"]
+    return str(configured or url_for(".oauth_callback", _external=True))
+
+
+@campaigns_bp.post("/<int:campaign_id>/oauth/connect")
+@require_role("admin")
+def oauth_connect(campaign_id: int) -> ResponseReturnValue:
+    """ "Connect account": off to the provider's consent page."""
+    campaign = _campaign_or_404(campaign_id)
+    try:
+        started = oauth_flow.start(campaign.id, actor_id=_actor(), redirect_uri=_redirect_uri())
+    except oauth_flow.FlowError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for(".edit", campaign_id=campaign.id))
+    return redirect(started.url)
+
+
+@campaigns_bp.get("/oauth/callback")
+@require_role("admin")
+def oauth_callback() -> ResponseReturnValue:
+    """Where the provider sends the admin back, with a code (or an error) and our state."""
+    args = request.args
+    try:
+        result = oauth_flow.finish(
+            state=args.get("state", ""),
+            code=args.get("code"),
+            error=args.get("error"),
+            error_description=args.get("error_description"),
+            actor_id=_actor(),
+            redirect_uri=_redirect_uri(),
+        )
+    except oauth_flow.FlowError as exc:
+        flash(str(exc), "error")
+        return redirect(_campaign_url(args.get("state", "")))
+    who = result.account or "the account"
+    if result.ok:
+        flash(f"Connected as {who}; connection check passed.", "success")
+    else:
+        words = " ".join(s.message for s in (result.smtp, result.imap) if not s.ok)
+        flash(f"Connected as {who}, but the connection check failed: {words}", "error")
+    return redirect(url_for(".edit", campaign_id=result.campaign.id))
+
+
+def _campaign_url(state: str) -> str:
+    try:
+        campaign_id, _ = oauth_flow.read_state(state, actor_id=_actor())
+    except oauth_flow.FlowError:
+        return url_for(".index")
+    return url_for(".edit", campaign_id=campaign_id)
+
+
+@campaigns_bp.post("/<int:campaign_id>/oauth/disconnect")
+@require_role("admin")
+def oauth_disconnect(campaign_id: int) -> ResponseReturnValue:
+    campaign = _campaign_or_404(campaign_id)
+    oauth_flow.disconnect(campaign.id, actor_id=_actor())
+    flash("Disconnected: the tokens are forgotten. Connect the account again to log in.", "success")
+    return redirect(url_for(".edit", campaign_id=campaign.id))

@@ -125,6 +125,11 @@ class Preset:
     imap_host: str
     imap_port: int
     imap_security: str
+    auth_method: str = ""
+    oauth_kind: str = ""
+    sending_limit: str = ""
+    # A dialer pace that stays inside the sending limit.
+    dialer_gap_seconds: float = 0.0
 
 
 PRESETS: dict[str, Preset] = {
@@ -132,7 +137,44 @@ PRESETS: dict[str, Preset] = {
     "outlook": Preset(
         "Outlook", "smtp.office365.com", 587, "starttls", "outlook.office365.com", 993, "ssl"
     ),
+    # learn.microsoft.com "Exchange Online limits": 30 messages a minute, 10,000
+    # recipients a day; passwords are refused for IMAP, so OAuth2.
+    "microsoft365": Preset(
+        "Microsoft 365 (OAuth2)",
+        "smtp.office365.com",
+        587,
+        "starttls",
+        "outlook.office365.com",
+        993,
+        "ssl",
+        auth_method="oauth2",
+        oauth_kind="microsoft",
+        sending_limit="30 messages a minute, 10,000 recipients a day",
+        dialer_gap_seconds=2.0,
+    ),
+    # support.google.com/a/answer/166852: 2,000 messages a day per Workspace user.
+    "google": Preset(
+        "Google Workspace (OAuth2)",
+        "smtp.gmail.com",
+        587,
+        "starttls",
+        "imap.gmail.com",
+        993,
+        "ssl",
+        auth_method="oauth2",
+        oauth_kind="google",
+        sending_limit="2,000 messages a day per user (500 for a free Gmail account)",
+        dialer_gap_seconds=3.0,
+    ),
 }
+
+
+def dialer_gap_for(campaign: Campaign) -> float:
+    """The default time between dialer messages for a campaign on a preset's servers."""
+    for preset in PRESETS.values():
+        if preset.dialer_gap_seconds and campaign.smtp_host.lower() == preset.smtp_host:
+            return preset.dialer_gap_seconds
+    return 0.0
 
 
 @dataclass(frozen=True)

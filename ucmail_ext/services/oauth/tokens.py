@@ -86,7 +86,7 @@ class TokenResponse:
     id_token: str | None
 
 
-class _RefreshFailed(Exception):
+class RefreshFailed(Exception):
     def __init__(self, message: str, permanent: bool) -> None:
         super().__init__(message)
         self.permanent = permanent
@@ -152,7 +152,7 @@ def client(provider: Provider, **kwargs: Any) -> OAuth2Session:
 def parse_response(token: dict[str, Any]) -> TokenResponse:
     access = token.get("access_token")
     if not access:
-        raise _RefreshFailed("the token endpoint answered without an access token", False)
+        raise RefreshFailed("the token endpoint answered without an access token", False)
     try:
         expires_in = float(token.get("expires_in") or 3600)
     except (TypeError, ValueError):
@@ -204,7 +204,7 @@ def call_token_endpoint(call: Callable[[float], dict[str, Any]]) -> TokenRespons
         except OAuthError as exc:
             message = describe_oauth_error(exc)
             if exc.error in _PERMANENT:
-                raise _RefreshFailed(message, True) from None
+                raise RefreshFailed(message, True) from None
         except requests.Timeout:
             message = f"the token endpoint did not answer within {timeout:g} s"
         except requests.HTTPError as exc:
@@ -214,9 +214,9 @@ def call_token_endpoint(call: Callable[[float], dict[str, Any]]) -> TokenRespons
         except ValueError:
             # Authlib's JSON decoding of an HTML error page (a proxy's 502, say).
             message = "the token endpoint answered with something that is not a token"
-        except _RefreshFailed as exc:
+        except RefreshFailed as exc:
             message = str(exc)
-    raise _RefreshFailed(message, False)
+    raise RefreshFailed(message, False)
 
 
 def _refresh(provider: Provider, refresh_token: str) -> TokenResponse:
@@ -298,7 +298,7 @@ def _refresh_locked(campaign_id: int, margin: float) -> str:
         raise OAuthUnavailable(str(exc)) from None
     try:
         response = _refresh(provider, decrypt_secret(row.refresh))
-    except _RefreshFailed as exc:
+    except RefreshFailed as exc:
         if exc.permanent:
             message = f"{RECONNECT}: {exc}"
             _write(campaign_id, oauth_error=message[:2000], **_red(message[:2000]))
@@ -326,11 +326,15 @@ def _refresh_locked(campaign_id: int, margin: float) -> str:
     return response.access_token
 
 
+def expiry(response: TokenResponse) -> datetime:
+    return utcnow() + timedelta(seconds=response.expires_in)
+
+
 def store(campaign_id: int, response: TokenResponse) -> None:
     """Cache a new access token, and the rotated refresh token if one came, atomically."""
     values: dict[str, Any] = {
         "oauth_access_token_encrypted": encrypt_secret(response.access_token),
-        "oauth_expires_at": utcnow() + timedelta(seconds=response.expires_in),
+        "oauth_expires_at": expiry(response),
         "oauth_failures": 0,
         "oauth_retry_at": None,
         "oauth_last_failure": "",

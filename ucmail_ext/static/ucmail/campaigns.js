@@ -16,6 +16,12 @@
     setValue(form, "imap_host", d.imapHost);
     setValue(form, "imap_port", d.imapPort);
     setValue(form, "imap_security", d.imapSecurity);
+    // OAuth2 presets also pick the sign-in method and the provider named like its kind.
+    setValue(form, "auth_method", d.authMethod || "password");
+    var provider = form.elements.namedItem("oauth_provider");
+    if (provider && d.oauthKind && provider.querySelector('option[value="' + d.oauthKind + '"]')) {
+      provider.value = d.oauthKind;
+    }
   }
 
   function addSchedule(rows, template) {
