@@ -40,12 +40,14 @@ NAV = (
     ("dialer", "dialer.index", "Dialer", ("supervisor",)),
 )
 
-# No inline script anywhere; inline style attributes are allowed (progress bars set a
-# width). The sandboxed message frame sends its own, stricter policy, which is kept.
+# No inline script anywhere; inline styles are allowed (progress bars set a width, the
+# host's layout may carry a <style>). The message frame is a srcdoc document: it inherits
+# this policy and narrows it with its own (mail_view._frame_policy), so images and fonts
+# stay as open here as the frame's own policy may allow after "show images".
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; "
-    "frame-ancestors 'self'"
+    "img-src 'self' data: https: http:; font-src 'self' data:; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'self'"
 )
 ERROR_PAGES = {400: "error.html", 403: "403.html", 404: "404.html", 413: "error.html"}
 
