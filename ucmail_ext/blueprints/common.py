@@ -43,11 +43,13 @@ NAV = (
 # No inline script anywhere; inline styles are allowed (progress bars set a width, the
 # host's layout may carry a <style>). The message frame is a srcdoc document: it inherits
 # this policy and narrows it with its own (mail_view._frame_policy), so images and fonts
-# stay as open here as the frame's own policy may allow after "show images".
+# stay as open here as the frame's own policy may allow after "show images". No
+# form-action: browsers apply it to redirects too, and "Connect account" posts to us and
+# is redirected to the mail provider's OAuth2 sign-in.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data: https: http:; font-src 'self' data:; object-src 'none'; "
-    "base-uri 'self'; form-action 'self'; frame-ancestors 'self'"
+    "base-uri 'self'; frame-ancestors 'self'"
 )
 ERROR_PAGES = {400: "error.html", 403: "403.html", 404: "404.html", 413: "error.html"}
 
