@@ -91,10 +91,11 @@ def idle_command(refresh: float | None, verbose: bool) -> None:
 
 @ucmail_cli.command("rotate-keys")
 def rotate_keys() -> None:
-    """Re-encrypt mailbox passwords under the first key of UCMAIL_ENCRYPTION_KEYS."""
+    """Re-encrypt mailbox passwords and OAuth2 tokens under the newest key."""
     from ucmail_ext.services.admin.credentials import rotate_mailbox_passwords
 
-    click.echo(f"re-encrypted {rotate_mailbox_passwords()} mailbox password(s)")
+    count = rotate_mailbox_passwords()
+    click.echo(f"re-encrypted {count} mailbox secret(s) (passwords and OAuth2 tokens)")
 
 
 @ucmail_cli.command("health")

@@ -112,6 +112,11 @@ def _errors(settings: ImapSettings, doing: str, token: str = "") -> Iterator[Non
 
 
 def _connect(settings: ImapSettings) -> IMAPClient:
+    token = ""
+    if settings.oauth_token is not None:
+        # Before connecting: a campaign whose grant is gone then costs the server nothing.
+        with _errors(settings, "login"):
+            token = settings.oauth_token()
     # Loading the CA bundle costs more than a whole login on a LAN: only for TLS.
     context = None
     if settings.security != "none":
@@ -129,7 +134,7 @@ def _connect(settings: ImapSettings) -> IMAPClient:
             with _errors(settings, "STARTTLS"):
                 client.starttls(context)
         if settings.oauth_token is not None:
-            _oauth_login(client, settings)
+            _oauth_login(client, settings, token)
             return client
         with _errors(settings, "login"):
             if settings.password.isascii() and settings.username.isascii():
@@ -143,10 +148,7 @@ def _connect(settings: ImapSettings) -> IMAPClient:
     return client
 
 
-def _oauth_login(client: IMAPClient, settings: ImapSettings) -> None:
-    assert settings.oauth_token is not None
-    with _errors(settings, "login"):
-        token = settings.oauth_token()
+def _oauth_login(client: IMAPClient, settings: ImapSettings, token: str) -> None:
     with _errors(settings, "login", token):
         # Gmail offers both; Exchange Online only XOAUTH2 (its documented mechanism).
         if b"AUTH=OAUTHBEARER" in client.capabilities():

@@ -308,6 +308,9 @@ class _TimeoutConnection(Connection):
 
     def configure_host(self) -> _SMTP:
         settings = self.settings
+        if settings.oauth_token is not None:
+            # Before connecting: a campaign whose grant is gone then costs the server nothing.
+            self.token = settings.oauth_token()
         context = None
         if settings.security != "none":
             context = client_tls_context(settings.verify_tls, settings.ca_file)
@@ -320,7 +323,6 @@ class _TimeoutConnection(Connection):
             if self.mail.use_tls:
                 host.starttls(context=context)
             if settings.oauth_token is not None:
-                self.token = settings.oauth_token()
                 _xoauth2_login(host, settings.username, self.token)
             elif self.mail.username and self.mail.password:
                 host.login(self.mail.username, self.mail.password)

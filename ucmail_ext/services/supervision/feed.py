@@ -72,6 +72,8 @@ class CampaignFigures:
     warning_seconds: int
     critical_seconds: int
     ratings: dict[str, Any]
+    # "Reconnect the account: <provider's words>" when the OAuth2 grant is gone.
+    mailbox_error: str = ""
 
 
 @dataclass(frozen=True)
@@ -304,6 +306,7 @@ def campaign_figures(campaigns: Sequence[Campaign], now: datetime) -> list[Campa
                 ratings=asdict(
                     campaign_rating_summary(campaign.id, local_day_start(campaign.timezone, now))
                 ),
+                mailbox_error=campaign.oauth_error or "",
             )
         )
     return figures

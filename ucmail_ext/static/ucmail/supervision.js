@@ -77,6 +77,14 @@
           { text: ratingText(c.ratings) }
         ]);
         tr.setAttribute("data-campaign-id", c.campaign_id);
+        if (c.mailbox_error) {
+          // OAuth2 grant gone: the mailbox is not read until an admin reconnects it.
+          var badge = el("span", "badge status-red", "reconnect the account");
+          badge.title = c.mailbox_error;
+          badge.setAttribute("data-reconnect", "");
+          tr.firstChild.appendChild(document.createTextNode(" "));
+          tr.firstChild.appendChild(badge);
+        }
         campaignsBody.appendChild(tr);
       });
     }
