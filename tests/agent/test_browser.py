@@ -19,7 +19,7 @@ from tests.fixtures.live import browser_login
 from tests.fixtures.servers import SmtpSink
 from tests.routing.helpers import arrive, session
 from ucmail_ext.models import Campaign, Template
-from ucmail_ext.services.desk import routing
+from ucmail_ext.services.desk import chat, routing
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -216,3 +216,52 @@ def test_inserting_the_signature_keeps_one_separator_and_one_signature(
     assert before.endswith("-- \nThe team")
     assert insert(team) == before
     assert insert(other) == before.replace("The team", "The night shift")
+
+
+def _overlap(a: dict[str, float], b: dict[str, float]) -> bool:
+    return (
+        a["x"] < b["x"] + b["width"]
+        and b["x"] < a["x"] + a["width"]
+        and a["y"] < b["y"] + b["height"]
+        and b["y"] < a["y"] + a["height"]
+    )
+
+
+def test_the_open_supervisor_chat_never_covers_the_editor(
+    browser: Any, floor: Floor, live_server: str
+) -> None:
+    from playwright.sync_api import expect
+
+    long_text = "\n".join(f"Line {n} of a long customer mail." for n in range(60))
+    interaction_id = assigned(floor, floor.agent1, "Printer", text=long_text)
+    for n in range(8):
+        chat.send_to_agent("supervisor", floor.agent1, f"Supervisor note {n}: check the printer.")
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    try:
+        page.set_default_timeout(15_000)
+        browser_login(page, live_server, USERS["agent1"][0], TEST_PASSWORD)
+        page.goto(f"{live_server}/ucmail/agent/?open={interaction_id}&compose=history")
+        panel = page.locator("#ucmail-chat")
+        expect(page.locator("#chat-messages li")).to_have_count(8)
+        if not panel.evaluate("el => el.open"):
+            page.click("#ucmail-chat summary")
+        expect(page.locator("#chat-body")).to_be_visible()
+        editor = page.locator("#composer-body")
+
+        for where in ("top", "editor", "bottom"):
+            if where == "editor":
+                editor.scroll_into_view_if_needed()
+            elif where == "bottom":
+                page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+            editor_box, panel_box = editor.bounding_box(), panel.bounding_box()
+            assert editor_box and panel_box
+            assert not _overlap(editor_box, panel_box), (where, editor_box, panel_box)
+        editor.scroll_into_view_if_needed()
+        editor.click()
+        editor.press("Control+Home")
+        editor.type("The technician comes tomorrow.")
+        expect(page.locator("#chat-body")).to_be_visible()  # the chat stays at hand
+        page.screenshot(path="/tmp/shots/agent-chat-open-1366x768.png")
+    finally:
+        context.close()
