@@ -12,7 +12,7 @@ from tests.dialer import helpers
 from tests.dialer.helpers import CAMPAIGN, csv_text, parse, upload
 from tests.fixtures.servers import SmtpSink
 from ucmail_ext.mail.parse import normalize_message_id
-from ucmail_ext.models import Dialer, DialerList, DialerRecord, Schedule, Template
+from ucmail_ext.models import Campaign, Dialer, DialerList, DialerRecord, Schedule, Template
 from ucmail_ext.services import blacklist
 from ucmail_ext.services.dialer import dialers as dialer_service
 from ucmail_ext.services.dialer import recovery as dialer_recovery
@@ -324,3 +324,97 @@ def test_stop_with_parallel_connections_leaves_nothing_half_done(app, sink: Smtp
         assert helpers.states(list_id) == {"sent": 3000}
     ids = helpers.message_ids([m.raw for m in sink.messages])
     assert len(ids) == len(set(ids)) == 3000
+
+
+@pytest.mark.parametrize("connections", [1, 3])
+def test_stop_is_seen_by_every_connection_before_its_next_message(
+    app, sink: SmtpSink, connections: int
+) -> None:
+    """Issue 10b: after stop, at most the message each connection has on the wire lands.
+
+    Counted, not timed: the messages the sink receives after the stop is committed.
+    """
+    app.config["UCMAIL_DISPATCH"] = "off"
+    with app.app_context():
+        campaign_id = helpers.make_campaign(sink.port, smtp_connections=connections)
+        dialer_id = helpers.make_dialer(campaign_id, seconds_between=0.1)
+        list_id = upload(dialer_id, csv_text(helpers.simple_rows(200)), subject="x").list_id
+        _play(list_id)
+    outcome: list[str] = []
+
+    def worker() -> None:
+        with app.app_context():
+            outcome.append(dialer_send.run_list(list_id).outcome)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    sink.wait_for(8, timeout=30)
+    with app.app_context():
+        dialer_service.stop_list(list_id, None, "1")
+    at_stop = sink.count
+    thread.join(timeout=30)
+    assert not thread.is_alive() and outcome == ["stopped"]
+
+    assert sink.count - at_stop <= connections
+    with app.app_context():
+        counts = helpers.states(list_id)
+        assert set(counts) == {"sent", "pending"} and counts["sent"] == sink.count
+
+
+def _set_campaign_enabled(dialer_id: int, enabled: bool) -> None:
+    dialer = db.session.get(Dialer, dialer_id)
+    db.session.get(Campaign, dialer.campaign_id).enabled = enabled
+    db.session.commit()
+
+
+def test_a_disabled_campaign_pauses_its_dialer_until_the_beat_sees_it_enabled(
+    any_ctx, any_dialer_id: int, sink: SmtpSink
+) -> None:
+    """Issue 10a: the pipeline checks the campaign when claiming; the beat resumes."""
+    any_ctx.config["UCMAIL_DISPATCH"] = "off"
+    list_id = upload(any_dialer_id, csv_text(helpers.simple_rows(5)), subject="x").list_id
+    _play(list_id)
+    _set_campaign_enabled(any_dialer_id, False)
+
+    assert dialer_send.run_list(list_id).outcome == "paused"
+    db.session.expire_all()
+    dialer = db.session.get(Dialer, any_dialer_id)
+    assert (dialer.state, dialer.pause_reason) == ("paused", "campaign disabled")
+    assert sink.count == 0 and helpers.states(list_id) == {"pending": 5}
+    assert dialer_recovery.tick(datetime.now(UTC) + timedelta(minutes=5)) == []
+
+    _set_campaign_enabled(any_dialer_id, True)
+    any_ctx.config["UCMAIL_DISPATCH"] = "inline"
+    assert dialer_recovery.tick() == [list_id]
+    assert sink.count == 5 and helpers.states(list_id) == {"sent": 5}
+    db.session.expire_all()
+    assert db.session.get(Dialer, any_dialer_id).state == "stopped"
+
+
+def test_disabling_the_campaign_mid_run_stops_sending_at_once(
+    app, dialer_id: int, sink: SmtpSink
+) -> None:
+    app.config["UCMAIL_DISPATCH"] = "off"
+    db.session.get(Dialer, dialer_id).seconds_between = 0.05
+    db.session.commit()
+    list_id = upload(dialer_id, csv_text(helpers.simple_rows(200)), subject="x").list_id
+    _play(list_id)
+    outcome: list[str] = []
+
+    def worker() -> None:
+        with app.app_context():
+            outcome.append(dialer_send.run_list(list_id).outcome)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    sink.wait_for(5, timeout=30)
+    _set_campaign_enabled(dialer_id, False)
+    at_disable = sink.count
+    thread.join(timeout=30)
+
+    assert not thread.is_alive() and outcome == ["paused"]
+    assert sink.count - at_disable <= 1
+    db.session.expire_all()
+    assert db.session.get(Dialer, dialer_id).pause_reason == "campaign disabled"
+    counts = helpers.states(list_id)
+    assert set(counts) == {"sent", "pending"} and counts["sent"] == sink.count

@@ -31,6 +31,8 @@ from ucmail_ext.services.dialer.journal import Journal
 log = logging.getLogger(__name__)
 
 STOP_CHECK_SECONDS = 0.5
+# A sender waiting for its slot looks at the stop signal at least this often.
+STOP_WAKE_SECONDS = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +116,38 @@ class Slots:
         return at
 
 
+class StopSignal:
+    """Whether the run must stop (stop pressed, campaign disabled, ...), for every thread.
+
+    Each sender asks before each message; the answer is read from the database at
+    most once per ``max_age`` seconds whichever thread asks (one query, the others
+    reuse it), so that a stop reaches every connection before its next message
+    without a query per message at full speed. ``check`` must be safe in any thread
+    (its own connection, not the claiming thread's session).
+    """
+
+    def __init__(self, check: Callable[[], str | None], max_age: float) -> None:
+        self._check = check
+        self.max_age = max_age
+        self.reason: str | None = None
+        self.seen = threading.Event()
+        self._checked = 0.0
+        self._lock = threading.Lock()
+
+    def poll(self) -> str | None:
+        if self.reason is not None:
+            return self.reason
+        with self._lock:
+            now = time.monotonic()
+            if self.reason is None and now - self._checked >= self.max_age:
+                reason = self._check()
+                self._checked = time.monotonic()
+                if reason is not None:
+                    self.reason = reason
+                    self.seen.set()
+        return self.reason
+
+
 class Delivery:
     """Renders and sends one claimed record at a time, in any sender thread.
 
@@ -132,6 +166,7 @@ class Delivery:
     ) -> None:
         self.composer = composer
         self.sender = composer.sender
+        self.stop: StopSignal | None = None
         self.journal = journal
         self.policy = policy
         self.slots = Slots()
@@ -183,13 +218,25 @@ class Delivery:
         prepared = self.render(claimed)
         if prepared is None:
             return
+        # Looked up before the wait for the slot, so the query never delays a send:
+        # a stop then finds each connection either sending one message or waiting.
+        if self._stopped():
+            self.outcomes.append(released(claimed))
+            return
         at = self.slots.take()
         if at:
-            sleep_until(at, self.cancelled)
+            sleep_until(at, self.cancelled, self._stopped)
         if self.cancelled.is_set():
             self.outcomes.append(released(claimed))
             return
         self._send(connection, claimed, prepared)
+
+    def _stopped(self) -> bool:
+        """Asked before every message: a stop cancels what has not started yet."""
+        if self.stop is None or self.stop.poll() is None:
+            return False
+        self.cancelled.set()
+        return True
 
     def _send(self, connection: SmtpConnection, claimed: ClaimedRecord, prepared: Prepared) -> None:
         self.journal.attempt(prepared.record_id)
@@ -238,13 +285,18 @@ class Delivery:
         )
 
 
-def sleep_until(at: float, cancelled: threading.Event) -> None:
+def sleep_until(
+    at: float, cancelled: threading.Event, stopped: Callable[[], bool] | None = None
+) -> None:
+    """Wait for a slot; wakes at once on ``cancelled``, and looks at ``stopped`` meanwhile."""
     while True:
         delay = at - time.time()
         if delay <= 0:
             return
         if delay > 0.002:
-            if cancelled.wait(min(delay - 0.001, STOP_CHECK_SECONDS)):
+            if cancelled.wait(min(delay - 0.001, STOP_WAKE_SECONDS)):
+                return
+            if stopped is not None and stopped():
                 return
         else:
             time.sleep(delay)

@@ -25,7 +25,15 @@ from ucmail_ext.services import links
 from ucmail_ext.services.dialer.delivery import Outcome
 from ucmail_ext.services.dialer.dialers import dialers_open
 from ucmail_ext.services.dialer.journal import JournalState, discard_journal, read_journal
-from ucmail_ext.services.dialer.send import LISTS, RECORDS, record, requeue_due
+from ucmail_ext.services.dialer.send import (
+    CAMPAIGN_DISABLED,
+    CAMPAIGNS,
+    DIALERS,
+    LISTS,
+    RECORDS,
+    record,
+    requeue_due,
+)
 
 INTERRUPTED = (
     "interrupted: the worker stopped during delivery, so it may or may not have arrived; "
@@ -124,12 +132,49 @@ def lists_needing_runner(now: datetime | None = None) -> list[int]:
     return wanted
 
 
+def resume_reenabled() -> list[int]:
+    """Dialers paused because their campaign was disabled, whose campaign is enabled again.
+
+    They run again, and their active lists are marked as having no worker, so this
+    same tick starts them.
+    """
+    session: Session = get_state().session
+    enabled = exists().where(
+        CAMPAIGNS.c.id == DIALERS.c.campaign_id,
+        CAMPAIGNS.c.enabled,
+        CAMPAIGNS.c.deleted_at.is_(None),
+    )
+    resumed = list(
+        session.scalars(
+            update(DIALERS)
+            .where(
+                DIALERS.c.state == "paused",
+                DIALERS.c.pause_reason == CAMPAIGN_DISABLED,
+                DIALERS.c.deleted_at.is_(None),
+                enabled,
+            )
+            .values(state="running", pause_reason="", error_streak=0)
+            .returning(DIALERS.c.id)
+        )
+    )
+    if resumed:
+        session.execute(
+            update(LISTS)
+            .where(LISTS.c.dialer_id.in_(resumed), LISTS.c.state == "active")
+            .values(heartbeat_at=None)
+        )
+    session.commit()
+    return resumed
+
+
 def tick(now: datetime | None = None) -> list[int]:
-    """The beat's job: recover dead workers' records, requeue due retries, start lists."""
+    """The beat's job: recover dead workers' records, requeue due retries, resume dialers
+    whose campaign is enabled again, start lists."""
     session: Session = get_state().session
     recover_stale(now)
     requeue_due(session, now)
     session.commit()
+    resume_reenabled()
     started = lists_needing_runner(now)
     for list_id in started:
         enqueue("ucmail.dialer.run_list", list_id)
