@@ -265,3 +265,35 @@ def test_the_open_supervisor_chat_never_covers_the_editor(
         page.screenshot(path="/tmp/shots/agent-chat-open-1366x768.png")
     finally:
         context.close()
+
+
+def test_the_agent_is_asked_before_unfilled_variables_leave_and_can_send_anyway(
+    browser: Any, floor: Floor, live_server: str, smtp_sink: SmtpSink
+) -> None:
+    from playwright.sync_api import expect
+
+    interaction_id = assigned(floor, floor.agent1, "Renewal")
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    try:
+        page.set_default_timeout(15_000)
+        browser_login(page, live_server, USERS["agent1"][0], TEST_PASSWORD)
+        page.goto(f"{live_server}/ucmail/agent/?open={interaction_id}&compose=reply")
+        body = page.locator("#composer-body")
+        body.press("Control+Home")
+        body.type("Hello ${name}, your plan renews on ${date}.")
+        page.click("#composer-send")
+
+        expect(page.locator("#unfilled-question")).to_contain_text("${name}, ${date}")
+        expect(body).to_have_value(re.compile(r"^Hello \$\{name\}"))
+        page.locator("#unfilled-question").scroll_into_view_if_needed()
+        page.screenshot(path="/tmp/shots/agent-unfilled-question-1366x768.png")
+        assert smtp_sink.count == 0
+        page.click("#composer-send-anyway")
+
+        expect(page.locator(".ucmail-flash-success")).to_contain_text("on its way")
+        (sent,) = smtp_sink.wait_for(1)
+        mail = message_from_bytes(sent.raw, policy=policy.default)
+        assert "Hello ${name}" in mail.get_body(("plain",)).get_content()
+    finally:
+        context.close()
