@@ -212,3 +212,43 @@ def test_only_admins_may_connect(
         f"/ucmail/campaigns/{campaign_id}/oauth/connect", data=_form(supervisor, oauth_web)
     )
     assert answer.status_code == 403
+
+
+def test_the_json_api_hands_out_a_consent_url_that_connects_the_account(
+    oauth_web: Flask,
+    oauth_provider: OAuthProvider,
+    oauth_dovecot: DovecotServer,
+    oauth_smtp: OAuthSmtpSink,
+) -> None:
+    user = new_mailbox(oauth_dovecot)
+    oauth_provider.consenting_user = user
+    admin = _client(oauth_web, "admin")
+    campaign_id = _create(admin, oauth_web, _campaign_form(oauth_dovecot, oauth_smtp, user))
+    headers = {"X-CSRFToken": csrf_token(admin, oauth_web)}
+    answer = admin.post(f"/ucmail/api/campaigns/{campaign_id}/oauth/connect", headers=headers)
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    body = answer.get_json()
+    assert body["expires_in"] == 600 and body["url"].startswith(oauth_provider.url)
+
+    admin.get(_local(_consent(body["url"])))
+    connected = admin.get(f"/ucmail/api/campaigns/{campaign_id}").get_json()
+    assert connected["oauth_connected"] and connected["oauth_account"] == user
+    assert connected["smtp_status"]["status"] == "green"
+
+    gone = admin.post(f"/ucmail/api/campaigns/{campaign_id}/oauth/disconnect", headers=headers)
+    assert gone.get_json()["oauth_connected"] is False
+
+
+def test_connecting_a_password_campaign_is_refused_with_a_reason(
+    oauth_web: Flask, oauth_dovecot: DovecotServer, oauth_smtp: OAuthSmtpSink
+) -> None:
+    with oauth_web.app_context():
+        campaign = Campaign(name="Passwords", email_address="a@example.com")
+        db.session.add(campaign)
+        db.session.commit()
+        campaign_id = campaign.id
+    admin = _client(oauth_web, "admin")
+    headers = {"X-CSRFToken": csrf_token(admin, oauth_web)}
+    answer = admin.post(f"/ucmail/api/campaigns/{campaign_id}/oauth/connect", headers=headers)
+    assert answer.status_code == 409
+    assert "sign-in to OAuth2" in answer.get_json()["error"]

@@ -20,6 +20,7 @@ from ucmail_ext.blueprints.common import make_blueprint
 from ucmail_ext.services.access import visible_campaign_ids
 from ucmail_ext.services.admin import campaigns, members, templates
 from ucmail_ext.services.health import database_summary
+from ucmail_ext.services.oauth import flow as oauth_flow
 from ucmail_ext.services.pagination import Page, parse_page
 
 api_bp = make_blueprint("api", __name__)
@@ -222,6 +223,27 @@ def campaign_enable(campaign_id: int) -> ResponseReturnValue:
 @require_role("admin")
 def campaign_disable(campaign_id: int) -> ResponseReturnValue:
     campaign = campaigns.set_enabled(_campaign(campaign_id).id, False, actor_id=_actor())
+    return jsonify(campaigns.campaign_as_dict(campaign))
+
+
+@api_bp.post("/campaigns/<int:campaign_id>/oauth/connect")
+@require_role("admin")
+def campaign_oauth_connect(campaign_id: int) -> ResponseReturnValue:
+    """The provider's consent URL, for the admin to open in a browser (state expires)."""
+    campaign = _campaign(campaign_id)
+    try:
+        started = oauth_flow.start(
+            campaign.id, actor_id=_actor(), redirect_uri=oauth_flow.redirect_uri()
+        )
+    except oauth_flow.FlowError as exc:
+        return _error(str(exc), 409)
+    return jsonify(url=started.url, expires_in=oauth_flow.STATE_MAX_AGE)
+
+
+@api_bp.post("/campaigns/<int:campaign_id>/oauth/disconnect")
+@require_role("admin")
+def campaign_oauth_disconnect(campaign_id: int) -> ResponseReturnValue:
+    campaign = oauth_flow.disconnect(_campaign(campaign_id).id, actor_id=_actor())
     return jsonify(campaigns.campaign_as_dict(campaign))
 
 

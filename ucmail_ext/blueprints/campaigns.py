@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from werkzeug.datastructures import MultiDict
 
@@ -247,19 +247,15 @@ def delete(campaign_id: int) -> ResponseReturnValue:
 # --------------------------------------------------------------------------- OAuth2 account
 
 
-def _redirect_uri() -> str:
-    """The callback URL, exactly as registered at the provider."""
-    configured = current_app.config["UCMAIL_OAUTH_REDIRECT_URI"]
-    return str(configured or url_for(".oauth_callback", _external=True))
-
-
 @campaigns_bp.post("/<int:campaign_id>/oauth/connect")
 @require_role("admin")
 def oauth_connect(campaign_id: int) -> ResponseReturnValue:
     """ "Connect account": off to the provider's consent page."""
     campaign = _campaign_or_404(campaign_id)
     try:
-        started = oauth_flow.start(campaign.id, actor_id=_actor(), redirect_uri=_redirect_uri())
+        started = oauth_flow.start(
+            campaign.id, actor_id=_actor(), redirect_uri=oauth_flow.redirect_uri()
+        )
     except oauth_flow.FlowError as exc:
         flash(str(exc), "error")
         return redirect(url_for(".edit", campaign_id=campaign.id))
@@ -278,7 +274,7 @@ def oauth_callback() -> ResponseReturnValue:
             error=args.get("error"),
             error_description=args.get("error_description"),
             actor_id=_actor(),
-            redirect_uri=_redirect_uri(),
+            redirect_uri=oauth_flow.redirect_uri(),
         )
     except oauth_flow.FlowError as exc:
         flash(str(exc), "error")

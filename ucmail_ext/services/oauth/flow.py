@@ -21,8 +21,9 @@ from typing import Any
 
 import requests
 from authlib.common.security import generate_token
-from flask import current_app
+from flask import current_app, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from werkzeug.routing import BuildError
 
 from ucmail_ext.crypto import DecryptionError, decrypt_secret, encrypt_secret
 from ucmail_ext.extension import get_state
@@ -57,6 +58,20 @@ class Finish:
     @property
     def ok(self) -> bool:
         return self.smtp.ok and (self.imap.ok or not self.campaign.receive_emails)
+
+
+def redirect_uri() -> str:
+    """The callback URL, exactly as registered at the provider."""
+    configured = current_app.config["UCMAIL_OAUTH_REDIRECT_URI"]
+    if configured:
+        return str(configured)
+    try:
+        return url_for("ucmail_campaigns.oauth_callback", _external=True)
+    except BuildError:
+        raise FlowError(
+            "Set UCMAIL_OAUTH_REDIRECT_URI: the campaigns blueprint, which serves the "
+            "OAuth2 callback, is not mounted on this app."
+        ) from None
 
 
 def _serializer() -> URLSafeTimedSerializer:
