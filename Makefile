@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.installed-demo
 
 .PHONY: demo test lint system-packages bench clean
 
@@ -19,7 +20,14 @@ test: $(STAMP) system-packages
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
-demo: $(STAMP)
+# The demo needs the runtime and its local mail server only (no test or dev tools).
+$(DEMO_STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip wheel
+	$(PY) -m pip install -q -e '.[demo]'
+	touch $(DEMO_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(PY) -m example_host_app.demo
 
 lint: $(STAMP)
