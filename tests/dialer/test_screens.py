@@ -273,6 +273,7 @@ def test_list_page_shows_records_not_sent_with_reason_filter_and_export(app, cli
     assert 'id="record-table"' in page and "nobody@mail.example" in page
     assert "no such user" in page and "Page 1 of 2" in page
     assert "ok@mail.example" not in page
+    assert f'href="/ucmail/dialer/lists/{list_id}?state=failed#records" data-field="failed"' in page
     second = client.get(f"{BASE}/lists/{list_id}?page=2").get_data(as_text=True)
     assert "nameless@mail.example" in second and "missing variable(s): name" in second
     failed = client.get(f"{BASE}/lists/{list_id}?state=failed").get_data(as_text=True)

@@ -447,6 +447,8 @@ def delete_list(dialer_list: DialerList, actor: str) -> DeleteResult:
     """Delete a list that is not sending, with its records and the attached files
     no other list names (commits, then removes the files)."""
     session = get_state().session
+    # Locked, so a Play pressed meanwhile waits and then finds the list gone.
+    session.refresh(dialer_list, with_for_update=True)
     name = dialer_list.name
     if dialer_list.state == "active":
         return DeleteResult(False, f"The list {name} is running: stop it before deleting it.")
