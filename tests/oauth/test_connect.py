@@ -252,3 +252,42 @@ def test_connecting_a_password_campaign_is_refused_with_a_reason(
     answer = admin.post(f"/ucmail/api/campaigns/{campaign_id}/oauth/connect", headers=headers)
     assert answer.status_code == 409
     assert "sign-in to OAuth2" in answer.get_json()["error"]
+
+
+def _connect(admin: FlaskClient, app: Flask, campaign_id: int) -> None:
+    start = admin.post(f"/ucmail/campaigns/{campaign_id}/oauth/connect", data=_form(admin, app))
+    admin.get(_local(_consent(start.headers["Location"])))
+
+
+def test_editing_keeps_the_consent_but_other_servers_drop_it(
+    oauth_web: Flask,
+    oauth_provider: OAuthProvider,
+    oauth_dovecot: DovecotServer,
+    oauth_smtp: OAuthSmtpSink,
+) -> None:
+    """Like a stored password, a token only goes to the servers it was connected for."""
+    user = new_mailbox(oauth_dovecot)
+    oauth_provider.consenting_user = user
+    admin = _client(oauth_web, "admin")
+    data = _campaign_form(oauth_dovecot, oauth_smtp, user)
+    campaign_id = _create(admin, oauth_web, data)
+    _connect(admin, oauth_web, campaign_id)
+
+    renamed = admin.post(
+        f"/ucmail/campaigns/{campaign_id}",
+        data=_form(admin, oauth_web, **{**data, "name": "Renamed"}),
+    )
+    assert renamed.status_code == 302, renamed.get_data(as_text=True)
+    kept = _stored(oauth_web, campaign_id)
+    assert kept.oauth_refresh_token_encrypted is not None and kept.smtp_status == "green"
+
+    elsewhere = {**data, "name": "Renamed", "smtp_host": "localhost"}
+    moved = admin.post(
+        f"/ucmail/campaigns/{campaign_id}", data=_form(admin, oauth_web, **elsewhere)
+    )
+    assert moved.status_code == 302, moved.get_data(as_text=True)
+    dropped = _stored(oauth_web, campaign_id)
+    assert dropped.oauth_refresh_token_encrypted is None and dropped.oauth_account == ""
+    assert dropped.smtp_status == "unknown"
+    page = admin.get(f"/ucmail/campaigns/{campaign_id}").get_data(as_text=True)
+    assert "No account connected" in page

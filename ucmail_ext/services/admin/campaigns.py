@@ -639,6 +639,14 @@ def validate_campaign(
         and _server_changed(columns, current)
     ):
         errors["password"] = RETYPE_PASSWORD
+    if (
+        columns["auth_method"] == "oauth2"
+        and current is not None
+        and _server_changed(columns, current)
+    ):
+        # Like the password: a token only goes to the servers it was connected for,
+        # else an edit could send it to any host. Connect the account again.
+        columns.update(oauth_campaign.TOKEN_COLUMNS)
     if columns["autoreply_enabled"] and columns["autoreply_template_id"] is None:
         errors.setdefault("autoreply_template_id", "Pick the template the auto-reply sends.")
     warning, critical = columns["threshold_warning_seconds"], columns["threshold_critical_seconds"]

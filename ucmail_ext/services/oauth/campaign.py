@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy import inspect
+
 from ucmail_ext.models import Campaign
 from ucmail_ext.models.campaign import AUTH_METHODS
 from ucmail_ext.services.oauth.providers import choices
@@ -64,9 +66,11 @@ def form_columns(
 
 
 def copy_consent(target: Campaign, source: Campaign) -> None:
-    """Give a transient check campaign the saved consent (same provider only)."""
+    """Give a transient check campaign the saved consent, unless the proposed values
+    cleared it (another provider, other servers: ``form_columns`` and the server rule)."""
     target.id = source.id
-    if target.oauth_provider == source.oauth_provider:
+    cleared = inspect(target).attrs.oauth_refresh_token_encrypted.history.added
+    if target.oauth_provider == source.oauth_provider and not cleared:
         for key in TOKEN_COLUMNS:
             setattr(target, key, getattr(source, key))
 
