@@ -16,6 +16,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from ucmail_ext.auth import current_agent_id, require_role
+from ucmail_ext.blueprints.api_schema import openapi_document
 from ucmail_ext.blueprints.common import make_blueprint
 from ucmail_ext.services.access import visible_campaign_ids
 from ucmail_ext.services.admin import campaigns, members, templates
@@ -26,6 +27,8 @@ from ucmail_ext.services.pagination import Page, parse_page
 api_bp = make_blueprint("api", __name__)
 
 _MAX_PER_PAGE = 200
+# Ids are 32-bit columns on PostgreSQL: a larger number in a URL is no id, not a 500.
+_MAX_ID = 2**31 - 1
 
 
 @api_bp.before_request
@@ -92,7 +95,21 @@ def _actor() -> str:
     return current_agent_id() or ""
 
 
+def _id_or_404(value: int, noun: str) -> int:
+    if value > _MAX_ID:
+        abort(404, description=f"No {noun} {value}.")
+    return value
+
+
+def _id_list_arg(raw: list[str]) -> list[int] | None:
+    """``?campaign_id=1&campaign_id=2`` as ids; None when one is not an id."""
+    if not all(value.isdigit() and int(value) <= _MAX_ID for value in raw):
+        return None
+    return [int(value) for value in raw]
+
+
 def _campaign(campaign_id: int) -> Any:
+    _id_or_404(campaign_id, "campaign")
     try:
         return campaigns.visible_campaign(campaign_id)
     except campaigns.CampaignNotFound:
@@ -100,6 +117,7 @@ def _campaign(campaign_id: int) -> Any:
 
 
 def _template(template_id: int) -> Any:
+    _id_or_404(template_id, "template")
     try:
         return templates.visible_template(template_id)
     except templates.TemplateNotFound:
@@ -117,6 +135,18 @@ def _check_body(result: campaigns.CampaignResult) -> dict[str, Any]:
 @require_role("supervisor")
 def health() -> ResponseReturnValue:
     return jsonify(database_summary())
+
+
+@api_bp.get("/openapi.json")
+@require_role("supervisor")
+def openapi() -> ResponseReturnValue:
+    """The contract of this API (api_schema.py), with its servers URL where it is mounted."""
+    return jsonify(openapi_document(request.script_root + _mount_point()))
+
+
+def _mount_point() -> str:
+    rule = request.url_rule.rule if request.url_rule is not None else ""
+    return rule[: -len("/openapi.json")]
 
 
 # --------------------------------------------------------------------------- campaigns
@@ -261,6 +291,7 @@ def schedule_add(campaign_id: int) -> ResponseReturnValue:
 @require_role("admin")
 def schedule_remove(campaign_id: int, schedule_id: int) -> ResponseReturnValue:
     campaign = _campaign(campaign_id)
+    _id_or_404(schedule_id, "schedule")
     if not campaigns.remove_schedule(campaign.id, schedule_id, actor_id=_actor()):
         abort(404, description=f"Campaign {campaign.id} has no schedule {schedule_id}.")
     return "", 204
@@ -274,7 +305,8 @@ def schedule_remove(campaign_id: int, schedule_id: int) -> ResponseReturnValue:
 def template_list() -> ResponseReturnValue:
     page, per_page = _page_args()
     raw = request.args.get("campaign_id", "")
-    campaign_id = int(raw) if raw.isdigit() else None
+    ids = _id_list_arg([raw]) if raw else None
+    campaign_id = ids[0] if ids else None
     if raw and campaign_id is None:
         return _error("validation", 422, {"campaign_id": "Must be a campaign id."})
     result = templates.list_templates(page, per_page, campaign_id, visible_campaign_ids())
@@ -363,10 +395,9 @@ def agent_list() -> ResponseReturnValue:
 @api_bp.get("/members")
 @require_role("supervisor")
 def member_list() -> ResponseReturnValue:
-    raw = request.args.getlist("campaign_id")
-    if not all(value.isdigit() for value in raw):
+    wanted = _id_list_arg(request.args.getlist("campaign_id")[:1000])
+    if wanted is None:
         return _error("validation", 422, {"campaign_id": "Must be campaign ids."})
-    wanted = [int(value) for value in raw[:1000]]
     visible = visible_campaign_ids()
     rows = members.members_of(c for c in wanted if visible is None or c in visible)
     return jsonify([members.member_as_dict(row) for row in rows])
@@ -394,3 +425,14 @@ def member_remove() -> ResponseReturnValue:
     return _members_changed(
         members.remove_members(body.get("campaign_ids"), body.get("agent_ids"), actor_id=_actor())
     )
+
+
+# --------------------------------------------------------------------------- fallback
+
+
+@api_bp.route("/<path:unknown>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+@require_role("supervisor")
+def not_an_endpoint(unknown: str) -> ResponseReturnValue:
+    """A URL under the API that matches no route (``/campaigns/abc``) answers in JSON too:
+    Flask never sends routing errors to a blueprint's error handler."""
+    return _error(f"No API endpoint {request.method} /{unknown}.", 404)
