@@ -32,7 +32,7 @@ from ucmail_ext.models import (
     Template,
 )
 from ucmail_ext.services import audit, blacklist
-from ucmail_ext.services.admin.campaigns import parse_schedule, schedule_as_dict
+from ucmail_ext.services.admin.campaigns import dialer_gap_for, parse_schedule, schedule_as_dict
 from ucmail_ext.services.dialer import pacing
 from ucmail_ext.services.pagination import Page, paginate
 from ucmail_ext.services.schedules import is_open, is_valid_zone
@@ -185,7 +185,7 @@ def dialer_values(dialer: Dialer | None) -> dict[str, Any]:
             "name": "",
             "campaign_id": None,
             "template_id": None,
-            "seconds_between": "0",
+            "seconds_between": "",
             "timezone": "UTC",
             "max_error_streak": str(current_app.config["UCMAIL_DIALER_MAX_ERRORS"]),
             "event_enabled": False,
@@ -267,9 +267,12 @@ def validate(
             template.campaign_id is not None and campaign and template.campaign_id != campaign.id
         ):
             errors["template_id"] = "Choose a template of this campaign or a shared one."
-    raw_seconds = str(data.get("seconds_between") or "0").strip().replace(",", ".")
+    raw_seconds = str(data.get("seconds_between") or "").strip().replace(",", ".")
     try:
-        seconds = float(raw_seconds)
+        # Left empty on a new dialer: the pace its mail provider allows (the presets'
+        # sending limits, e.g. Microsoft 365's 30 messages a minute).
+        default = dialer_gap_for(campaign) if campaign and current is None else 0.0
+        seconds = float(raw_seconds) if raw_seconds else default
     except ValueError:
         seconds = -1.0
     if not 0 <= seconds <= MAX_SECONDS_BETWEEN or seconds != seconds:
