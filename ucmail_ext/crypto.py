@@ -18,7 +18,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import Flask, current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 
-PURPOSES = ("pixel", "rating", "unsubscribe", "attachment")
+PURPOSES = ("pixel", "rating", "unsubscribe", "attachment", "click")
 
 
 class ConfigurationError(RuntimeError):

@@ -1,4 +1,4 @@
-"""Links that arrive from customers' mail clients: pixel, rating, unsubscribe.
+"""Links that arrive from customers' mail clients: pixel, click, rating, unsubscribe.
 
 Public and CSRF-exempt: no session comes with them, only a token signed for one
 purpose and one message. Their pages stand alone (no helpdesk layout, no login).
@@ -6,12 +6,12 @@ purpose and one message. Their pages stand alone (no helpdesk layout, no login).
 
 from __future__ import annotations
 
-from flask import Response, render_template, request
+from flask import Response, redirect, render_template, request
 
 from ucmail_ext.auth import csrf_exempt
 from ucmail_ext.blueprints.common import make_blueprint
 from ucmail_ext.services.desk import rating
-from ucmail_ext.services.dialer import tracking
+from ucmail_ext.services.dialer import clicks, tracking
 
 tracking_bp = make_blueprint("tracking", __name__)
 
@@ -29,6 +29,21 @@ def _page(template: str, status: int = 200, **context: object) -> Response:
     response = Response(render_template(template, **context), status=status)
     response.headers.update(_NO_STORE)
     response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
+@tracking_bp.get("/c/<int:link_id>/<token>")
+@csrf_exempt
+def click(link_id: int, token: str) -> Response:
+    """Only ever to the link as the list's template wrote it (services/dialer/clicks.py)."""
+    outcome = clicks.follow(link_id, token)
+    if outcome is None:
+        return _page(
+            "ucmail/tracking/invalid.html", 400, message="This link is not valid or has changed."
+        )
+    response = redirect(outcome.url, 302)
+    response.headers.update(_NO_STORE)
+    response.headers["Referrer-Policy"] = "no-referrer"
     return response
 
 

@@ -3,7 +3,15 @@
 from ucmail_ext.models.agent import AgentState, AuditEntry, SupervisorMessage
 from ucmail_ext.models.base import TABLE_PREFIX, Base, UTCDateTime, utcnow
 from ucmail_ext.models.campaign import Campaign, Member, Schedule
-from ucmail_ext.models.dialer import BlacklistEntry, Dialer, DialerList, DialerRecord, Upload
+from ucmail_ext.models.dialer import (
+    BlacklistEntry,
+    Dialer,
+    DialerDomain,
+    DialerLink,
+    DialerList,
+    DialerRecord,
+    Upload,
+)
 from ucmail_ext.models.interaction import (
     Attachment,
     AutoReplyLog,
@@ -26,6 +34,8 @@ __all__ = [
     "BlacklistEntry",
     "Campaign",
     "Dialer",
+    "DialerDomain",
+    "DialerLink",
     "DialerList",
     "DialerRecord",
     "Interaction",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ucmail_ext.models.base import Base, utcnow
@@ -61,6 +61,8 @@ class Dialer(Base):
     # only seconds_between applies. throttled_at: the last such answer.
     pace_interval: Mapped[float] = mapped_column(Float, default=0.0)
     throttled_at: Mapped[datetime | None]
+    # Opt-in: links in the HTML part go through a signed redirect that counts clicks.
+    click_tracking: Mapped[bool] = mapped_column(Boolean, default=False)
     deleted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -122,11 +124,50 @@ class DialerRecord(Base):
     claimed_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     seen_at: Mapped[datetime | None]
+    # First click on a tracked link (a click is also an open: seen_at is set with it).
+    clicked_at: Mapped[datetime | None]
     status_code: Mapped[str] = mapped_column(String(16), default="")
     error: Mapped[str] = mapped_column(Text, default="")
     # When the record last changed (its state, mostly): the time a failure is shown
     # with. ``onupdate`` applies to the pipeline's Core UPDATEs too, so no writer sets it.
     updated_at: Mapped[datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class DialerLink(Base):
+    """A link of a list's HTML, as written in the template (``${var}`` kept): tracked
+    links redirect only to this URL, rendered with the clicking record's values."""
+
+    __tablename__ = "ucmail_dialer_link"
+    __table_args__ = (UniqueConstraint("list_id", "url_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list_id: Mapped[int] = mapped_column(
+        ForeignKey("ucmail_dialer_list.id", ondelete="CASCADE"), index=True
+    )
+    url: Mapped[str] = mapped_column(Text)
+    # sha256 of the url: a unique key that fits any index, however long the URL.
+    url_hash: Mapped[str] = mapped_column(String(64))
+    clicks: Mapped[int] = mapped_column(Integer, default=0)
+    last_clicked_at: Mapped[datetime | None]
+
+
+class DialerDomain(Base):
+    """Pacing for one recipient domain of a dialer: the operator's limit and what the
+    domain's "try later" answers taught (services/dialer/pacing.py), shared by workers."""
+
+    __tablename__ = "ucmail_dialer_domain"
+    __table_args__ = (UniqueConstraint("dialer_id", "domain"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dialer_id: Mapped[int] = mapped_column(
+        ForeignKey("ucmail_dialer.id", ondelete="CASCADE"), index=True
+    )
+    domain: Mapped[str] = mapped_column(String(255))
+    # Messages per minute the operator allows this domain; 0 = none set (learnt only).
+    per_minute: Mapped[int] = mapped_column(Integer, default=0)
+    slot_epoch: Mapped[float] = mapped_column(Float, default=0.0)
+    pace_interval: Mapped[float] = mapped_column(Float, default=0.0)
+    throttled_at: Mapped[datetime | None]
 
 
 class Upload(Base):

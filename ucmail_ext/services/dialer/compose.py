@@ -13,9 +13,10 @@ from __future__ import annotations
 import html
 import json
 from collections import OrderedDict, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
@@ -31,6 +32,7 @@ from ucmail_ext.mail.render import CompiledTemplate, compile_template
 from ucmail_ext.mail.thread import make_message_id
 from ucmail_ext.models import Campaign, Dialer, DialerList, Template, Upload
 from ucmail_ext.services import links, storage
+from ucmail_ext.services.dialer import clicks
 
 _ATTACHMENT_CACHE_BYTES = 64 * 1024 * 1024
 _PLACEHOLDER = "UCMAILTOKEN"
@@ -204,6 +206,9 @@ class ListComposer:
         self._unsubscribe = _link_parts("ucmail_tracking.unsubscribe")
         self._pixel_token = token_maker("pixel")
         self._unsubscribe_token = token_maker("unsubscribe")
+        self._click_token: Callable[[Any], str] | None = None
+        if dialer.click_tracking and template is not None and template.body_html.strip():
+            self._track_clicks(dialer_list.id, template)
         self._mailto = f", <mailto:{mailto}?subject=unsubscribe>" if mailto else ""
         self._skeleton = BulkSkeleton(
             from_name=campaign.from_name,
@@ -219,6 +224,26 @@ class ListComposer:
         self._parts: OrderedDict[str, EncodedPart | None] = OrderedDict()
         self._parts_bytes = 0
         self._recent: deque[set[str]] = deque(maxlen=3)
+
+    def _track_clicks(self, list_id: int, template: Template) -> None:
+        """The template's links through the click redirect; the text part keeps them as
+        written (it is derived from the original HTML when the template has none)."""
+        own = self._pixel[0].rsplit("/p/", 1)[0]
+        ids = clicks.register(list_id, clicks.links_in(template.body_html, own))
+        if not ids:
+            return
+        try:
+            url = links.external_url(
+                "ucmail_tracking.click", link_id=int(clicks.LINK_SLOT), token=clicks.TOKEN_SLOT
+            )
+        except BuildError as exc:
+            raise DialerConfigError(
+                "click tracking needs the tracking blueprint: register it with the others"
+            ) from exc
+        prefix, _, suffix = url.partition(clicks.TOKEN_SLOT)
+        tracked = clicks.rewrite(template.body_html, ids, (prefix, suffix))
+        self._default_body = _Body(self._default_body.text, compile_template(tracked))
+        self._click_token = token_maker("click")
 
     # -- attachments -----------------------------------------------------------------
 
@@ -326,6 +351,9 @@ class ListComposer:
             files.append(part)
 
         pixel_url = f"{self._pixel[0]}{self._pixel_token(record.id)}{self._pixel[1]}"
+        html_text = document.text
+        if self._click_token is not None and body is self._default_body:
+            html_text = html_text.replace(clicks.TOKEN_SLOT, self._click_token(record.id))
         header_id = make_message_id("dialer", str(record.id), self.domain)
         try:
             raw = self._skeleton.build(
@@ -333,7 +361,7 @@ class ListComposer:
                 subject=subject.text,
                 message_id=header_id,
                 text=text.text,
-                html=_with_pixel(document.text, pixel_url),
+                html=_with_pixel(html_text, pixel_url),
                 per_recipient_headers=[("List-Unsubscribe", f"<{unsubscribe_url}>{self._mailto}")],
                 calendar=invite,
                 attachments=files,

@@ -49,8 +49,9 @@ FORM_FIELDS = (
     "event_organizer_email",
     "event_start",
     "event_end",
+    "domain_limits",
 )
-BOOLEAN_FIELDS = ("event_enabled",)
+BOOLEAN_FIELDS = ("event_enabled", "click_tracking")
 MAX_SECONDS_BETWEEN = 86_400
 _CONTROL = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
 _ONE_VARIABLE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
@@ -194,9 +195,14 @@ def dialer_values(dialer: Dialer | None) -> dict[str, Any]:
             "event_organizer_email": "",
             "event_start": "",
             "event_end": "",
+            "click_tracking": False,
+            "domain_limits": "",
             "schedules": [],
         }
-    values = {key: getattr(dialer, key) for key in FORM_FIELDS}
+    values = {key: getattr(dialer, key) for key in FORM_FIELDS if key != "domain_limits"}
+    values["click_tracking"] = dialer.click_tracking
+    limits = pacing.domain_limits(_session(), dialer.id)
+    values["domain_limits"] = pacing.format_domain_limits(limits)
     values["seconds_between"] = f"{dialer.seconds_between:g}"
     values["event_enabled"] = dialer.event_enabled
     values["schedules"] = [schedule_as_dict(s) for s in schedules_of(dialer)]
@@ -241,6 +247,7 @@ def _event_date(value: str, label: str, tz: str, key: str, errors: dict[str, str
 class _Valid:
     columns: dict[str, Any]
     schedules: list[tuple[int, Any, Any]]
+    domain_limits: dict[str, int] | None = None
 
 
 def validate(
@@ -320,6 +327,12 @@ def validate(
         end = _event_date(event["event_end"], "End date", tz, "event_end", errors)
         if start is not None and end is not None and end <= start:
             errors["event_end"] = "The event must end after it starts."
+    # Left out (a JSON client that does not know them): the stored limits stay.
+    limits: dict[str, int] | None = None
+    if "domain_limits" in data:
+        limits, problem = pacing.parse_domain_limits(str(data.get("domain_limits") or ""))
+        if problem:
+            errors["domain_limits"] = problem
     if errors:
         return None, errors
     columns = {
@@ -330,9 +343,14 @@ def validate(
         "timezone": tz,
         "max_error_streak": streak,
         "event_enabled": enabled,
+        "click_tracking": bool(
+            data["click_tracking"]
+            if "click_tracking" in data
+            else (current.click_tracking if current else False)
+        ),
         **event,
     }
-    return _Valid(columns, schedules), {}
+    return _Valid(columns, schedules, limits), {}
 
 
 def _write_schedules(dialer: Dialer, schedules: Iterable[tuple[int, Any, Any]]) -> None:
@@ -367,6 +385,8 @@ def save_dialer(
         session.add(dialer)
     session.flush()
     _write_schedules(dialer, valid.schedules)
+    if valid.domain_limits is not None:
+        pacing.set_domain_limits(session, dialer.id, valid.domain_limits)
     audit.record(actor, "dialer.save", None, f"dialer {dialer.id} {dialer.name}")
     session.commit()
     return DialerResult(dialer)

@@ -25,26 +25,40 @@ the other workers have learnt. A back-off starts from the interval the throttled
 batch was booked with (``seen``), so two workers hit by the same throttle back off
 once, not twice.
 
-Per-recipient-domain throttling (a later issue) is the same arithmetic on another
-key: a row per (dialer, domain) holding ``pace_interval``/``slot_epoch``/
-``throttled_at``, booked with the same ``book`` statement, and a claim that takes a
-domain's records only when its slot is due. The rules below take and return plain
-numbers so that they serve both keys unchanged.
+Per recipient domain (issue 13), the same arithmetic on another key: a
+``DialerDomain`` row per (dialer, domain) holds the operator's limit ("gmail.com
+100/min"), ``pace_interval``, ``slot_epoch`` and ``throttled_at``. With at least one
+limit set the dialer paces per domain (``DomainPacing``):
+
+- the claim leaves out the records of domains whose next slot is not due yet, so a
+  slow domain's records wait in the queue without holding a connection, and the
+  other domains' records go past them;
+- each claimed record of a paced domain gets a slot booked on its domain's row, as
+  many per batch as fit in one commit interval (the rest go straight back);
+- a "try later" (421/451 x.7.x) for a recipient slows that recipient's domain only:
+  the record goes back unsent, the domain's interval backs off, the batch goes on.
+
+Without any domain limit a "try later" is read as the relay's, as before.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
-from sqlalchemy import case, update
+from sqlalchemy import case, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ucmail_ext.models import Dialer
+from ucmail_ext.models import Dialer, DialerDomain
 
 DIALERS = Dialer.__table__
+DOMAINS = DialerDomain.__table__
 
 BACK_OFF = 0.7
 GROWTH = 0.02
@@ -172,3 +186,276 @@ def note(dialer_state: str, floor: float, learnt: float) -> str:
     if dialer_state != "running" or learnt <= floor:
         return ""
     return f"throttled by the relay, current rate {per_minute(learnt)}/min"
+
+
+# --------------------------------------------------------------------------- per domain
+
+MAX_DOMAIN_RULES = 200
+MAX_PER_MINUTE = 100_000
+_RULE = re.compile(
+    r"^(?P<domain>[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+)"
+    r"\s*[:= ]\s*(?P<count>\d{1,6})\s*(?:/\s*(?P<unit>m|min|minute|h|hour))?$"
+)
+
+
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2].strip().lower()
+
+
+def parse_domain_limits(text: str) -> tuple[dict[str, int], str | None]:
+    """Operator rules, one per line or comma: ``gmail.com 100/min`` (``/h`` too, kept
+    as its per-minute equivalent, at least 1). The error names the line to fix."""
+    limits: dict[str, int] = {}
+    items = [item.strip() for item in re.split(r"[\n,;]", text or "") if item.strip()]
+    if len(items) > MAX_DOMAIN_RULES:
+        return {}, f"At most {MAX_DOMAIN_RULES} domain limits."
+    for number, item in enumerate(items, start=1):
+        match = _RULE.match(item.lower())
+        if match is None:
+            return {}, (
+                f"Domain limit {number} ({item[:60]!r}): write a domain and a number of "
+                "messages per minute, e.g. gmail.com 100/min."
+            )
+        count = int(match["count"])
+        if match["unit"] in ("h", "hour"):
+            count = max(1, round(count / 60))
+        if not 1 <= count <= MAX_PER_MINUTE:
+            return {}, (
+                f"Domain limit {number} ({match['domain']}): from 1 to {MAX_PER_MINUTE} "
+                "messages per minute."
+            )
+        limits[match["domain"]] = count
+    return limits, None
+
+
+def format_domain_limits(limits: Mapping[str, int]) -> str:
+    return "\n".join(f"{domain} {count}/min" for domain, count in sorted(limits.items()))
+
+
+def domain_limits(session: Session, dialer_id: int) -> dict[str, int]:
+    rows = session.execute(
+        select(DOMAINS.c.domain, DOMAINS.c.per_minute).where(
+            DOMAINS.c.dialer_id == dialer_id, DOMAINS.c.per_minute > 0
+        )
+    )
+    return {domain: count for domain, count in rows}
+
+
+def set_domain_limits(session: Session, dialer_id: int, limits: Mapping[str, int]) -> None:
+    """Store the operator's rules (not committed); what was learnt per domain is kept."""
+    stored = set(
+        session.scalars(select(DOMAINS.c.domain).where(DOMAINS.c.dialer_id == dialer_id))
+    )
+    session.execute(
+        update(DOMAINS)
+        .where(DOMAINS.c.dialer_id == dialer_id, DOMAINS.c.domain.not_in(list(limits)))
+        .values(per_minute=0)
+    )
+    for domain, count in limits.items():
+        if domain in stored:
+            session.execute(
+                update(DOMAINS)
+                .where(DOMAINS.c.dialer_id == dialer_id, DOMAINS.c.domain == domain)
+                .values(per_minute=count)
+            )
+        else:
+            session.execute(
+                insert(DOMAINS).values(
+                    dialer_id=dialer_id,
+                    domain=domain,
+                    per_minute=count,
+                    slot_epoch=0.0,
+                    pace_interval=0.0,
+                )
+            )
+
+
+def domain_floor(per_minute: int) -> float:
+    return 60.0 / per_minute if per_minute > 0 else 0.0
+
+
+class _Claimed(Protocol):
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def email(self) -> str: ...
+
+
+@dataclass
+class DomainBooking:
+    """Sending times for a batch's records of paced domains, and those that must wait."""
+
+    at: dict[int, float] = field(default_factory=dict)
+    waiting: list[int] = field(default_factory=list)
+    # record id -> domain, for the records that got a domain slot
+    domains: dict[int, str] = field(default_factory=dict)
+    booked_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+class DomainPacing:
+    """One run's view of its dialer's per-domain pacing; every figure lives in the
+    database, so workers on other machines share it."""
+
+    def __init__(self, session: Session, dialer_id: int, horizon: float) -> None:
+        self.dialer_id = dialer_id
+        self.horizon = max(horizon, 0.05)
+        self.enabled = bool(
+            session.scalar(
+                select(func.count(DOMAINS.c.id)).where(
+                    DOMAINS.c.dialer_id == dialer_id, DOMAINS.c.per_minute > 0
+                )
+            )
+        )
+
+    def blocked(self, session: Session, now: float | None = None) -> list[str]:
+        """Domains whose next slot is still ahead: the claim leaves their records."""
+        if not self.enabled:
+            return []
+        now = time.time() if now is None else now
+        stmt = select(DOMAINS.c.domain).where(
+            DOMAINS.c.dialer_id == self.dialer_id, DOMAINS.c.slot_epoch > now
+        )
+        return list(session.scalars(stmt))
+
+    def next_due(self, session: Session) -> float | None:
+        """When the first waiting domain may send again (epoch seconds), if any waits."""
+        if not self.enabled:
+            return None
+        value = session.scalar(
+            select(func.min(DOMAINS.c.slot_epoch)).where(
+                DOMAINS.c.dialer_id == self.dialer_id, DOMAINS.c.slot_epoch > time.time()
+            )
+        )
+        return float(value) if value is not None else None
+
+    def book(self, session: Session, records: Sequence[_Claimed]) -> DomainBooking:
+        """Book a slot on its domain's row for each record of a paced domain.
+
+        One UPDATE per domain in the batch, conditional on the domain being due
+        within the horizon, so two workers that both saw it due still take turns:
+        the second one's slots follow the first one's, or it gets none and puts its
+        records back.
+        """
+        booking = DomainBooking()
+        if not self.enabled or not records:
+            return booking
+        by_domain: dict[str, list[int]] = {}
+        for item in records:
+            by_domain.setdefault(domain_of(item.email), []).append(item.id)
+        rows = session.execute(
+            select(DOMAINS.c.domain, DOMAINS.c.per_minute, DOMAINS.c.pace_interval).where(
+                DOMAINS.c.dialer_id == self.dialer_id, DOMAINS.c.domain.in_(list(by_domain))
+            )
+        ).all()
+        now = time.time()
+        for domain, per_minute, learnt in rows:
+            interval = effective(domain_floor(int(per_minute or 0)), float(learnt or 0.0))
+            if interval <= 0:
+                continue
+            ids = by_domain[domain]
+            count = min(len(ids), max(1, int(self.horizon / interval)))
+            current = DOMAINS.c.slot_epoch
+            end = session.execute(
+                update(DOMAINS)
+                .where(
+                    DOMAINS.c.dialer_id == self.dialer_id,
+                    DOMAINS.c.domain == domain,
+                    current <= now + self.horizon,
+                )
+                .values(slot_epoch=case((current > now, current), else_=now) + interval * count)
+                .returning(DOMAINS.c.slot_epoch)
+            ).scalar_one_or_none()
+            if end is None:
+                count = 0
+            first = float(end or 0.0) - interval * count
+            for index, record_id in enumerate(ids):
+                if index < count:
+                    booking.at[record_id] = first + index * interval
+                    booking.domains[record_id] = domain
+                else:
+                    booking.waiting.append(record_id)
+        return booking
+
+    def slow_down(self, session: Session, domain: str, seen: float) -> float:
+        """A "try later" for this domain's recipients: its interval only backs off.
+
+        Learnt on a row of its own when the domain had no rule; returns the new
+        interval (not committed here).
+        """
+        row = session.execute(
+            select(DOMAINS.c.per_minute, DOMAINS.c.pace_interval).where(
+                DOMAINS.c.dialer_id == self.dialer_id, DOMAINS.c.domain == domain
+            )
+        ).first()
+        if row is None:
+            try:
+                with session.begin_nested():
+                    session.execute(
+                        insert(DOMAINS).values(
+                            dialer_id=self.dialer_id,
+                            domain=domain,
+                            per_minute=0,
+                            slot_epoch=0.0,
+                            pace_interval=0.0,
+                        )
+                    )
+            except IntegrityError:
+                pass  # another worker created it meanwhile
+            floor = 0.0
+        else:
+            floor = domain_floor(int(row.per_minute or 0))
+            seen = max(seen, float(row.pace_interval or 0.0))
+        target = backed_off(seen, floor, None)
+        learnt = DOMAINS.c.pace_interval
+        return float(
+            session.execute(
+                update(DOMAINS)
+                .where(DOMAINS.c.dialer_id == self.dialer_id, DOMAINS.c.domain == domain)
+                .values(
+                    pace_interval=case((learnt > target, learnt), else_=target),
+                    slot_epoch=time.time() + target,
+                    throttled_at=datetime.now(UTC),
+                )
+                .returning(DOMAINS.c.pace_interval)
+            ).scalar_one()
+        )
+
+    def speed_up(self, session: Session, accepted: Iterable[str], booked_at: datetime) -> None:
+        """Messages of these domains went through: each one's learnt rate grows back."""
+        counts: dict[str, int] = {}
+        for domain in accepted:
+            counts[domain] = counts.get(domain, 0) + 1
+        learnt = DOMAINS.c.pace_interval
+        for domain, count in counts.items():
+            grown = learnt * (1.0 - GROWTH) ** count
+            floor = case((DOMAINS.c.per_minute > 0, 60.0 / DOMAINS.c.per_minute), else_=0.0)
+            session.execute(
+                update(DOMAINS)
+                .where(
+                    DOMAINS.c.dialer_id == self.dialer_id,
+                    DOMAINS.c.domain == domain,
+                    learnt > 0,
+                    DOMAINS.c.throttled_at.is_(None) | (DOMAINS.c.throttled_at <= booked_at),
+                )
+                .values(
+                    pace_interval=case(
+                        (grown <= floor, 0.0), (grown <= FASTEST, 0.0), else_=grown
+                    )
+                )
+            )
+
+
+def domain_notes(session: Session, dialer_id: int) -> list[str]:
+    """What the screens say about domains the dialer is holding back."""
+    rows = session.execute(
+        select(DOMAINS.c.domain, DOMAINS.c.per_minute, DOMAINS.c.pace_interval)
+        .where(DOMAINS.c.dialer_id == dialer_id)
+        .order_by(DOMAINS.c.domain)
+    )
+    notes = []
+    for domain, limit, learnt in rows:
+        floor = domain_floor(int(limit or 0))
+        if float(learnt or 0) > floor:
+            notes.append(f"{domain} throttled, current rate {per_minute(learnt)}/min")
+    return notes
