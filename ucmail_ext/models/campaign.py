@@ -95,6 +95,13 @@ class Campaign(Base):
     # The last temporary refresh failure (token endpoint down or slow), for the screens.
     oauth_last_failure: Mapped[str] = mapped_column(Text, default="")
     oauth_retry_at: Mapped[datetime | None]
+    # DKIM signing (issue 13): keys encrypted like passwords; the Ed25519 one is a
+    # second signature under the selector "<dkim_selector>-ed".
+    dkim_domain: Mapped[str] = mapped_column(String(253), default="")
+    dkim_selector: Mapped[str] = mapped_column(String(63), default="")
+    dkim_private_key_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    dkim_ed25519_key_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    dkim_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     deleted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

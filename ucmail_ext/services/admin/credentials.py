@@ -2,7 +2,8 @@
 
 After putting a new key first in ``UCMAIL_ENCRYPTION_KEYS`` (the old ones after it),
 this makes the old keys removable without re-typing any password or reconnecting
-any OAuth2 account: passwords, refresh tokens and cached access tokens all move.
+any OAuth2 account or republishing any DKIM record: passwords, refresh tokens,
+cached access tokens and DKIM private keys all move.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ SECRET_COLUMNS = (
     "password_encrypted",
     "oauth_refresh_token_encrypted",
     "oauth_access_token_encrypted",
+    "dkim_private_key_encrypted",
+    "dkim_ed25519_key_encrypted",
 )
 
 

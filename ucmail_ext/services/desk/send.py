@@ -34,6 +34,7 @@ from ucmail_ext.mail.smtp import (
 )
 from ucmail_ext.models import Campaign, Message, MessageRaw, utcnow
 from ucmail_ext.services import mailboxes, metrics, storage
+from ucmail_ext.services.admin import dkim
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,12 @@ def render(message: Message, campaign: Campaign, now: datetime) -> tuple[bytes, 
         headers=headers,
         date=now.timestamp(),
     )
-    return message_bytes(mail), [*to, *cc, *bcc]
+    raw = message_bytes(mail)
+    signer = dkim.signer_for(campaign)
+    if signer is not None:
+        # Over the final bytes, once per attempt: the stored copy is what was signed.
+        raw = signer.sign(raw)
+    return raw, [*to, *cc, *bcc]
 
 
 def _transmit(campaign: Campaign, raw: bytes, recipients: list[str]) -> SendResult:

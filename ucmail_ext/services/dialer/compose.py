@@ -22,9 +22,10 @@ from flask import current_app
 from sqlalchemy import select
 from werkzeug.routing import BuildError
 
-from ucmail_ext.crypto import token_maker
+from ucmail_ext.crypto import DecryptionError, token_maker
 from ucmail_ext.extension import get_state
 from ucmail_ext.mail.bulk import BulkSkeleton, EncodedPart, encode_attachment, encode_calendar
+from ucmail_ext.mail.dkim import DkimSigner
 from ucmail_ext.mail.headers import is_valid_address
 from ucmail_ext.mail.ics import build_invite, parse_event_datetime
 from ucmail_ext.mail.parse import html_to_text, normalize_message_id
@@ -32,6 +33,7 @@ from ucmail_ext.mail.render import CompiledTemplate, compile_template
 from ucmail_ext.mail.thread import make_message_id
 from ucmail_ext.models import Campaign, Dialer, DialerList, Template, Upload
 from ucmail_ext.services import links, storage
+from ucmail_ext.services.admin.dkim import signer_for
 from ucmail_ext.services.dialer import clicks
 
 _ATTACHMENT_CACHE_BYTES = 64 * 1024 * 1024
@@ -192,8 +194,10 @@ class ListComposer:
         template: Template | None,
         domain: str,
         mailto: str | None,
+        signer: DkimSigner | None = None,
     ) -> None:
         self.sender = campaign.email_address
+        self._signer = signer
         self.domain = domain
         subject = dialer_list.subject or (template.subject if template else "")
         self._subject = compile_template(subject)
@@ -368,6 +372,9 @@ class ListComposer:
             )
         except ValueError as exc:
             return NotSendable(record.id, "failed", str(exc))
+        if self._signer is not None:
+            # Last, over the bytes that go on the wire: one signature per message.
+            raw = self._signer.sign(raw)
         return Prepared(record.id, record.email, normalize_message_id(header_id), raw)
 
 
@@ -389,7 +396,13 @@ def build_composer(dialer_list: DialerList) -> ListComposer:
             template=template,
             domain=links.message_id_domain(),
             mailto=current_app.config["UCMAIL_DIALER_UNSUBSCRIBE_MAILTO"],
+            signer=signer_for(campaign),
         )
+    except DecryptionError as exc:
+        raise DialerConfigError(
+            "the campaign's DKIM key cannot be decrypted with the configured keys: "
+            "generate a new key or turn signing off"
+        ) from exc
     except ValueError as exc:
         # A line break in the sender name, an unusable Message-ID domain...
         raise DialerConfigError(str(exc)) from exc
