@@ -24,6 +24,7 @@ from ucmail_ext.services.access import visible_campaign_ids
 from ucmail_ext.services.admin.campaigns import live_campaigns
 from ucmail_ext.services.dialer import dialers as service
 from ucmail_ext.services.dialer import lists as dialer_lists
+from ucmail_ext.services.dialer import recovery as dialer_recovery
 from ucmail_ext.services.pagination import parse_page
 from ucmail_ext.services.schedules import DAY_NAMES
 
@@ -285,6 +286,13 @@ def play(list_id: int) -> ResponseReturnValue:
 @require_role("supervisor")
 def stop(list_id: int) -> ResponseReturnValue:
     return _after_action(service.stop_list(list_id, visible_campaign_ids(), _actor()), list_id)
+
+
+@dialer_bp.post("/lists/<int:list_id>/resend-interrupted")
+@require_role("supervisor")
+def resend_interrupted(list_id: int) -> ResponseReturnValue:
+    result = dialer_recovery.resend_interrupted(list_id, visible_campaign_ids(), _actor())
+    return _after_action(result, list_id)
 
 
 @dialer_bp.get("/lists/<int:list_id>/progress")

@@ -2,8 +2,10 @@
 
 The rule for records a dead worker left "sending" (its lease over) is the one in
 ``dialer_send``'s docstring: its journal decides each record; delivered -> sent,
-refused or never attempted -> pending, attempted with no answer -> failed
-("interrupted"), never re-sent.
+refused or never attempted -> pending, attempted with no answer -> "interrupted",
+never re-sent by itself. Only the operator can send those again
+(``resend_interrupted``): choosing at-least-once over at-most-once for them is a
+decision about duplicates that only a person can take.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from ucmail_ext.extension import get_state
 from ucmail_ext.mail.parse import normalize_message_id
 from ucmail_ext.mail.thread import make_message_id
 from ucmail_ext.models import Dialer, DialerList
-from ucmail_ext.services import links
+from ucmail_ext.services import audit, links
 from ucmail_ext.services.dialer.delivery import Outcome
-from ucmail_ext.services.dialer.dialers import dialers_open
+from ucmail_ext.services.dialer.dialers import ActionResult, dialers_open, get_list
 from ucmail_ext.services.dialer.journal import JournalState, discard_journal, read_journal
 from ucmail_ext.services.dialer.send import (
     CAMPAIGN_DISABLED,
@@ -37,7 +39,7 @@ from ucmail_ext.services.dialer.send import (
 
 INTERRUPTED = (
     "interrupted: the worker stopped during delivery, so it may or may not have arrived; "
-    "not retried, so that it is never sent twice"
+    "not retried by itself, so that it is never sent twice (Send again to retry it)"
 )
 
 
@@ -65,7 +67,7 @@ def _recovered(row: Any, journal: JournalState | None, domain: str) -> Outcome:
     if status == "F":
         return Outcome(record_id, "pending", attempts)
     if status == "A":
-        return Outcome(record_id, "failed", attempts, error=INTERRUPTED, message_id=message_id)
+        return Outcome(record_id, "interrupted", attempts, error=INTERRUPTED, message_id=message_id)
     return Outcome(record_id, "pending", attempts - 1)
 
 
@@ -84,7 +86,7 @@ def recover_stale(now: datetime | None = None) -> RecoveryReport:
     for row in rows:
         by_token.setdefault(row.claimed_by or "", []).append(row)
     domain = links.message_id_domain()
-    counts = {"sent": 0, "pending": 0, "failed": 0}
+    counts = {"sent": 0, "pending": 0, "interrupted": 0}
     for token, items in by_token.items():
         journal = read_journal(token) if token else None
         outcomes = [_recovered(row, journal, domain) for row in items]
@@ -94,14 +96,45 @@ def recover_stale(now: datetime | None = None) -> RecoveryReport:
             session.execute(
                 update(RECORDS)
                 .where(RECORDS.c.id.in_([row.id for row in items]), RECORDS.c.claimed_by.is_(None))
-                .values(state="failed", error=INTERRUPTED)
+                .values(state="interrupted", error=INTERRUPTED)
             )
         for item in outcomes:
             counts[item.state] = counts.get(item.state, 0) + 1
         session.commit()
         if token:
             discard_journal(token)
-    return RecoveryReport(counts["sent"], counts["pending"], counts["failed"])
+    return RecoveryReport(counts["sent"], counts["pending"], counts["interrupted"])
+
+
+def resend_interrupted(list_id: int, visible: set[int] | None, actor: str) -> ActionResult:
+    """The operator's choice: send a list's interrupted records again (at least once).
+
+    They go back to pending with their attempts kept; a running list picks them up,
+    a finished or stopped one sends them on Play.
+    """
+    session: Session = get_state().session
+    dialer_list = get_list(list_id, visible)
+    if dialer_list is None:
+        return ActionResult(False, "This list no longer exists.")
+    count = int(
+        session.execute(
+            update(RECORDS)
+            .where(RECORDS.c.list_id == dialer_list.id, RECORDS.c.state == "interrupted")
+            .values(state="pending", error="", status_code="", next_attempt_at=None)
+        ).rowcount
+        or 0
+    )
+    if not count:
+        session.rollback()
+        return ActionResult(False, "This list has no interrupted records.")
+    if dialer_list.state == "done":
+        dialer_list.state = "inactive"
+        dialer_list.finished_at = None
+    audit.record(actor, "dialer.resend_interrupted", None, f"list {dialer_list.id}: {count}")
+    session.commit()
+    running = dialer_list.state == "active" and dialer_list.dialer.state == "running"
+    then = "they are being sent." if running else "press Play to send them."
+    return ActionResult(True, f"{count} interrupted record(s) queued again; {then}")
 
 
 def lists_needing_runner(now: datetime | None = None) -> list[int]:

@@ -5,13 +5,15 @@ connections that share one pace, record results in batches, pause on an error
 threshold. Each record is a ledger entry::
 
     pending -> sending -> sent | deferred (4xx, dropped connection; back-off) |
+                          pending again (the relay said "slow down": no retry spent) |
                           rejected (5xx) | failed | skipped (blacklisted)
 
 Batches are sized to what is sent in about ``UCMAIL_DIALER_COMMIT_SECONDS``, and
 the results of one batch are committed together with the claim of the next, so a
 thousand messages cost a handful of statements. With several connections the
 next batch is claimed while the last one is still on the wire. Stopping takes
-effect at the next claim or stop check, both at most half a second apart.
+effect in every sender thread before its next message (``StopSignal``): only the
+message a connection has on the wire may still land.
 
 The stages live in their own modules: rendering in ``dialer_compose``, the
 sender threads in ``dialer_delivery``, crash recovery and the beat in
@@ -21,12 +23,14 @@ Crash rule (a worker killed while records are "sending"): what happened to each
 is read back from the worker's journal (``dialer_journal``) once its lease is
 over. Delivered (the server said 250) -> sent. Refused, or never attempted ->
 pending again (sending it cannot make a duplicate). Attempted with no answer
-recorded -> it may or may not have arrived; it is marked failed ("interrupted"),
-never re-sent: at most once, because a duplicate cannot be taken back and the
-monitoring screen shows the one unknown record. Without a journal (a worker whose
-storage folder the recovering worker cannot see) every stale "sending" record is
-treated that way. So after a crash no record is sent twice and none is left
-pending; at most one per connection ends as "interrupted".
+recorded -> it may or may not have arrived; it is marked "interrupted" and never
+re-sent by itself: at most once, because a duplicate cannot be taken back. The
+monitoring screens count them, and the operator may send them again
+(``recovery.resend_interrupted``), choosing at-least-once for those few.
+Without a journal (a worker whose storage folder the recovering worker cannot
+see) every stale "sending" record is treated that way. So after a crash no record
+is sent twice and none is left pending; at most one per connection ends as
+"interrupted".
 """
 
 from __future__ import annotations
