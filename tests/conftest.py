@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.app",
     "tests.fixtures.live",
     "tests.fixtures.oauth_provider",
+    "tests.fixtures.dns_server",
 ]

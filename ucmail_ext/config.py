@@ -151,6 +151,11 @@ SETTINGS: dict[str, Setting] = {
     "OAUTH_BACKOFF": Setting(30, "Seconds before retrying a failed refresh; doubles, max 1 h."),
     "OAUTH_REFRESH_MARGIN": Setting(300, "Refresh an access token this many seconds early."),
     "OAUTH_WAIT": Setting(30, "Seconds a worker waits for another one's refresh to finish."),
+    # Deliverability (DKIM, SPF, DMARC)
+    "DNS_RESOLVER": Setting(
+        None, "DNS server 'host:port' (or 'host') for the deliverability check; default: system."
+    ),
+    "DNS_TIMEOUT": Setting(5.0, "Seconds the deliverability check waits for each DNS lookup."),
 }
 
 PREFIX = "UCMAIL_"

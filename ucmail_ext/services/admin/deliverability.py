@@ -1,0 +1,301 @@
+"""Will receivers trust this campaign's mail? SPF, DKIM and DMARC, read from DNS.
+
+Since February 2024 Gmail and Yahoo require bulk senders to pass SPF and DKIM and
+to publish DMARC; a missing record shows up as spam or rejections long after the
+dialer has run. The check reads the sender domain's records (dnspython, one
+timeout per lookup, the resolver from ``UCMAIL_DNS_RESOLVER``) and says for each
+one pass, warn or fail, with what to change. It never changes anything.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+import dns.exception
+import dns.resolver
+from flask import current_app
+
+from ucmail_ext.models import Campaign
+from ucmail_ext.services.admin import dkim
+
+Status = Literal["pass", "warn", "fail"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """One record's verdict; ``fix`` says what to do when it is not a pass."""
+
+    name: str
+    status: Status
+    lookup: str
+    record: str
+    message: str
+    fix: str = ""
+
+
+@dataclass(frozen=True)
+class Report:
+    domain: str
+    checks: list[Check]
+
+    @property
+    def status(self) -> Status:
+        statuses = {check.status for check in self.checks}
+        return "fail" if "fail" in statuses else "warn" if "warn" in statuses else "pass"
+
+
+class LookupFailed(Exception):
+    """No answer (timeout, server failure): the record may exist, we cannot tell."""
+
+
+def resolver() -> dns.resolver.Resolver:
+    """The configured server ('host:port' or 'host'), else the system's resolvers."""
+    setting = (current_app.config.get("UCMAIL_DNS_RESOLVER") or "").strip()
+    timeout = float(current_app.config["UCMAIL_DNS_TIMEOUT"])
+    if setting:
+        host, port = _host_port(setting)
+        res = dns.resolver.Resolver(configure=False)
+        res.nameservers = [host]
+        res.port = port
+    else:
+        res = dns.resolver.Resolver()
+    res.timeout = timeout
+    res.lifetime = timeout
+    return res
+
+
+def _host_port(setting: str) -> tuple[str, int]:
+    if setting.startswith("["):  # [IPv6]:port
+        host, _, rest = setting[1:].partition("]")
+        return host, int(rest.lstrip(":") or 53)
+    if setting.count(":") == 1:
+        host, _, port = setting.partition(":")
+        return host, int(port)
+    return setting, 53
+
+
+def txt_records(res: dns.resolver.Resolver, name: str) -> list[str]:
+    """The TXT strings at ``name`` (each record's strings joined); [] when none."""
+    try:
+        answer = res.resolve(name, "TXT", lifetime=res.lifetime, search=False)
+    except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+        return []
+    except dns.exception.Timeout as exc:
+        raise LookupFailed(f"no answer for {name} within {res.lifetime:g} s") from exc
+    except (dns.resolver.NoNameservers, dns.exception.DNSException) as exc:
+        raise LookupFailed(f"the lookup of {name} failed: {exc}") from exc
+    return [b"".join(rdata.strings).decode("utf-8", "replace") for rdata in answer]
+
+
+def _tags(record: str) -> dict[str, str]:
+    tags = {}
+    for item in record.split(";"):
+        name, sep, value = item.partition("=")
+        if sep:
+            tags[name.strip().lower()] = value.strip()
+    return tags
+
+
+# --------------------------------------------------------------------------- SPF
+
+
+def check_spf(res: dns.resolver.Resolver, domain: str) -> Check:
+    try:
+        records = [r for r in txt_records(res, domain) if r.lower().startswith("v=spf1")]
+    except LookupFailed as exc:
+        return Check("SPF", "warn", domain, "", f"Could not check: {exc}.", "Try again later.")
+    if not records:
+        return Check(
+            "SPF",
+            "fail",
+            domain,
+            "",
+            f"{domain} publishes no SPF record.",
+            f'Publish a TXT record at {domain}: "v=spf1 include:<your mail provider> -all" '
+            "listing the servers that send for it.",
+        )
+    if len(records) > 1:
+        # RFC 7208 §4.5: more than one record is a permanent error.
+        return Check(
+            "SPF",
+            "fail",
+            domain,
+            " | ".join(records),
+            f"{domain} publishes {len(records)} SPF records; receivers then ignore all of them.",
+            "Merge them into one TXT record starting with v=spf1.",
+        )
+    record = records[0]
+    terms = record.lower().split()
+    ending = next((t for t in reversed(terms) if t.lstrip("+-~?") == "all"), "")
+    if ending in ("-all", "~all"):
+        return Check(
+            "SPF", "pass", domain, record, "SPF record found; unlisted servers are refused."
+        )
+    if ending in ("all", "+all"):
+        return Check(
+            "SPF",
+            "fail",
+            domain,
+            record,
+            "The SPF record ends in +all: it lets any server in the world send as this domain.",
+            "End the record with -all (or ~all) after the servers that really send.",
+        )
+    return Check(
+        "SPF",
+        "warn",
+        domain,
+        record,
+        "The SPF record does not say what happens to other servers (no -all or ~all).",
+        "End the record with -all (or ~all).",
+    )
+
+
+# --------------------------------------------------------------------------- DKIM
+
+
+def _check_key(
+    res: dns.resolver.Resolver, label: str, expected: dkim.DnsRecord, optional: bool
+) -> Check:
+    name = expected.name
+    try:
+        records = [r for r in txt_records(res, name) if "p=" in r]
+    except LookupFailed as exc:
+        return Check(label, "warn", name, "", f"Could not check: {exc}.", "Try again later.")
+    publish = f"Publish this TXT record at {name}: {expected.value}"
+    if not records:
+        status: Status = "warn" if optional else "fail"
+        return Check(label, status, name, "", f"No DKIM record at {name}.", publish)
+    published = [re.sub(r"\s+", "", _tags(r).get("p", "")) for r in records]
+    wanted = _tags(expected.value)["p"]
+    if wanted in published:
+        return Check(
+            label, "pass", name, records[0], "The published key matches this campaign's key."
+        )
+    if not any(published):
+        message = "The published record has an empty key (p=): the key was revoked."
+    else:
+        message = "The published key is not this campaign's key (an old or another key)."
+    return Check(label, "fail", name, records[0], message, "Replace it. " + publish)
+
+
+def check_dkim(res: dns.resolver.Resolver, campaign: Campaign) -> list[Check]:
+    if not campaign.dkim_private_key_encrypted:
+        return [
+            Check(
+                "DKIM",
+                "fail",
+                "",
+                "",
+                "This campaign has no DKIM key: its mail goes out unsigned.",
+                "Generate a key below, publish its TXT record, then enable signing.",
+            )
+        ]
+    records = dkim.dns_records(campaign)
+    checks = []
+    for expected in records:
+        is_ed = expected.algorithm == "ed25519"
+        checks.append(_check_key(res, "DKIM Ed25519" if is_ed else "DKIM", expected, is_ed))
+    main = checks[0]
+    if main.status == "pass" and not campaign.dkim_enabled:
+        checks[0] = Check(
+            main.name,
+            "warn",
+            main.lookup,
+            main.record,
+            "The published key matches, but signing is off: mail goes out unsigned.",
+            "Enable DKIM signing below.",
+        )
+    return checks
+
+
+# --------------------------------------------------------------------------- DMARC
+
+
+def _dmarc_names(domain: str) -> list[str]:
+    """The From domain, then its parents down to two labels (the organizational
+    domain, approximated without the public suffix list)."""
+    labels = domain.split(".")
+    return [f"_dmarc.{'.'.join(labels[i:])}" for i in range(0, max(len(labels) - 1, 1))]
+
+
+def check_dmarc(res: dns.resolver.Resolver, domain: str) -> Check:
+    names = _dmarc_names(domain)
+    records: list[str] = []
+    name = names[0]
+    try:
+        for name in names:
+            records = [r for r in txt_records(res, name) if r.lower().startswith("v=dmarc1")]
+            if records:
+                break
+    except LookupFailed as exc:
+        return Check("DMARC", "warn", name, "", f"Could not check: {exc}.", "Try again later.")
+    if not records:
+        return Check(
+            "DMARC",
+            "fail",
+            names[0],
+            "",
+            f"{domain} publishes no DMARC record; Gmail and Yahoo require one from bulk senders.",
+            f'Publish a TXT record at {names[0]}: "v=DMARC1; p=none; '
+            'rua=mailto:<reports address>", then move to p=quarantine once the reports are clean.',
+        )
+    if len(records) > 1:
+        return Check(
+            "DMARC",
+            "fail",
+            name,
+            " | ".join(records),
+            f"{name} has {len(records)} DMARC records; receivers then ignore them.",
+            "Keep exactly one.",
+        )
+    record = records[0]
+    policy = _tags(record).get("p", "").lower()
+    if policy in ("quarantine", "reject"):
+        return Check("DMARC", "pass", name, record, f"DMARC policy p={policy}.")
+    if policy == "none":
+        return Check(
+            "DMARC",
+            "warn",
+            name,
+            record,
+            "DMARC policy p=none: enough for Gmail and Yahoo, but it protects nobody from "
+            "forged mail in this domain's name.",
+            "Read the aggregate reports (rua=) and move to p=quarantine, then p=reject.",
+        )
+    return Check(
+        "DMARC",
+        "fail",
+        name,
+        record,
+        "The DMARC record has no valid policy (p=none, quarantine or reject).",
+        'Add "p=none" (then quarantine or reject) to the record.',
+    )
+
+
+def check_campaign(campaign: Campaign) -> Report:
+    """Every check for the campaign's sender domain; raises DecryptionError only if the
+    stored DKIM key is unreadable (the caller says so)."""
+    domain = dkim.sender_domain(campaign)
+    res = resolver()
+    checks = [check_spf(res, domain), *check_dkim(res, campaign), check_dmarc(res, domain)]
+    return Report(domain, checks)
+
+
+def report_as_dict(report: Report) -> dict[str, object]:
+    return {
+        "domain": report.domain,
+        "status": report.status,
+        "checks": [
+            {
+                "name": c.name,
+                "status": c.status,
+                "lookup": c.lookup,
+                "record": c.record,
+                "message": c.message,
+                "fix": c.fix,
+            }
+            for c in report.checks
+        ],
+    }
