@@ -3,6 +3,7 @@
 from ucmail_ext.models.agent import AgentState, AuditEntry, SupervisorMessage
 from ucmail_ext.models.base import TABLE_PREFIX, Base, UTCDateTime, utcnow
 from ucmail_ext.models.campaign import Campaign, Member, Schedule
+from ucmail_ext.models.desk import Draft, Note, Viewer
 from ucmail_ext.models.dialer import (
     BlacklistEntry,
     Dialer,
@@ -38,17 +39,20 @@ __all__ = [
     "DialerLink",
     "DialerList",
     "DialerRecord",
+    "Draft",
     "Interaction",
     "LockLease",
     "MailboxCursor",
     "Member",
     "Message",
     "MessageRaw",
+    "Note",
     "Rating",
     "Schedule",
     "SupervisorMessage",
     "Template",
     "UTCDateTime",
     "Upload",
+    "Viewer",
     "utcnow",
 ]

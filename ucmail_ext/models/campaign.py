@@ -102,6 +102,11 @@ class Campaign(Base):
     dkim_private_key_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     dkim_ed25519_key_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     dkim_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Close reasons, one per line (issue 12); with the flag, closing needs one of them.
+    dispositions: Mapped[str] = mapped_column(Text, default="")
+    disposition_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    # An agent offline longer than this gives their interactions back to the queue; 0: never.
+    offline_requeue_minutes: Mapped[int] = mapped_column(Integer, default=0)
     deleted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

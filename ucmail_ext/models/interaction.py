@@ -63,6 +63,10 @@ class Interaction(Base):
     message_count: Mapped[int] = mapped_column(Integer, default=0)
     # A message that could not be parsed still reaches an agent, marked.
     flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The close reason the agent chose from the campaign's list (issue 12), "" if none.
+    disposition: Mapped[str] = mapped_column(String(80), default="")
+    # When the holding agent last opened it: a customer message after this is "new".
+    agent_seen_at: Mapped[datetime | None]
 
     campaign = relationship("Campaign")
     messages: Mapped[list[Message]] = relationship(
