@@ -21,6 +21,7 @@ def test_worker_runs_ucmail_task_in_app_context(tmp_path, redis_url):
     env.update(
         PYTHONPATH=str(ROOT),
         HELPDESK_SQLALCHEMY_DATABASE_URI=f"sqlite:///{db_file}",
+        HELPDESK_SECRET_KEY="celery-worker-test-secret",
         HELPDESK_BROKER_URL=redis_url,
         HELPDESK_CELERY__result_backend=redis_url,
         HELPDESK_CELERY__task_ignore_result="false",
