@@ -135,3 +135,6 @@ def test_admin_connects_the_account_and_mail_flows_over_oauth2(
     _shot(page, "oauth_revoked")
     page.locator("#oauth-account").scroll_into_view_if_needed()
     _shot(page, "oauth_revoked_account_box")
+    page.goto(f"{base}/ucmail/supervision/")
+    expect(page.locator("#sv-campaigns [data-reconnect]")).to_have_text("reconnect the account")
+    _shot(page, "oauth_revoked_supervision")
