@@ -23,6 +23,7 @@ from example_host_app.extensions import db
 from example_host_app.models import User
 from tests.admin.helpers import make_campaign, make_template
 from tests.fixtures.app import TEST_PASSWORD, USERS, _build, csrf_token, login
+from tests.fixtures.dns_server import DnsServer
 from ucmail_ext.blueprints.api_schema import openapi_document
 
 API = "/ucmail/api"
@@ -48,10 +49,16 @@ class Api:
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     """Built once for the module: a login costs a password hash, and there are 50 runs."""
     tmp = tmp_path_factory.mktemp("openapi")
+    dns = DnsServer().start()  # the deliverability check asks it, never the internet
     app = _build(
         f"sqlite:///{tmp / 'api.db'}",
         tmp,
-        {"UCMAIL_CHECK_TIMEOUT": 1, "UCMAIL_SMTP_TIMEOUT": 1, "UCMAIL_IMAP_TIMEOUT": 1},
+        {
+            "UCMAIL_CHECK_TIMEOUT": 1,
+            "UCMAIL_SMTP_TIMEOUT": 1,
+            "UCMAIL_IMAP_TIMEOUT": 1,
+            "UCMAIL_DNS_RESOLVER": dns.address,
+        },
     )
     email, name, roles = USERS["admin"]
     with app.app_context():
@@ -74,6 +81,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+    dns.stop()
 
 
 METHODS = {"get", "put", "patch", "post", "delete"}

@@ -20,6 +20,8 @@ from ucmail_ext.blueprints.api_schema import openapi_document
 from ucmail_ext.blueprints.common import make_blueprint
 from ucmail_ext.services.access import visible_campaign_ids
 from ucmail_ext.services.admin import campaigns, members, templates
+from ucmail_ext.services.admin import deliverability as deliverability_service
+from ucmail_ext.services.admin import dkim as dkim_service
 from ucmail_ext.services.health import database_summary
 from ucmail_ext.services.oauth import flow as oauth_flow
 from ucmail_ext.services.pagination import Page, parse_page
@@ -275,6 +277,66 @@ def campaign_oauth_connect(campaign_id: int) -> ResponseReturnValue:
 def campaign_oauth_disconnect(campaign_id: int) -> ResponseReturnValue:
     campaign = oauth_flow.disconnect(_campaign(campaign_id).id, actor_id=_actor())
     return jsonify(campaigns.campaign_as_dict(campaign))
+
+
+@api_bp.get("/campaigns/<int:campaign_id>/dkim")
+@require_role("supervisor")
+def campaign_dkim(campaign_id: int) -> ResponseReturnValue:
+    """The DKIM state and the TXT records to publish (never the private key)."""
+    return jsonify(dkim_service.dkim_view(_campaign(campaign_id)))
+
+
+@api_bp.post("/campaigns/<int:campaign_id>/dkim/generate")
+@require_role("admin")
+def campaign_dkim_generate(campaign_id: int) -> ResponseReturnValue:
+    campaign = _campaign(campaign_id)
+    body = _json_body()
+    domain = body.get("domain", dkim_service.sender_domain(campaign))
+    selector = body.get("selector", "ucmail")
+    ed25519 = body.get("ed25519", False)
+    wrong = {
+        name: "Must be a string." for name, value in (("domain", domain), ("selector", selector))
+        if not isinstance(value, str)
+    }  # fmt: skip
+    if not isinstance(ed25519, bool):
+        wrong["ed25519"] = "Must be true or false."
+    if wrong:
+        return _error("validation", 422, wrong)
+    result = dkim_service.generate_key(
+        campaign.id, domain=domain, selector=selector, with_ed25519=ed25519, actor_id=_actor()
+    )
+    if not result.ok:
+        fields = {key.removeprefix("dkim_"): text for key, text in result.errors.items()}
+        return _error("validation", 422, fields)
+    return jsonify(dkim_service.dkim_view(campaign))
+
+
+def _dkim_signing(campaign_id: int, enabled: bool) -> ResponseReturnValue:
+    campaign = _campaign(campaign_id)
+    result = dkim_service.set_signing(campaign.id, enabled, actor_id=_actor())
+    if not result.ok:
+        return _error(result.message, 409)
+    return jsonify(dkim_service.dkim_view(campaign))
+
+
+@api_bp.post("/campaigns/<int:campaign_id>/dkim/enable")
+@require_role("admin")
+def campaign_dkim_enable(campaign_id: int) -> ResponseReturnValue:
+    return _dkim_signing(campaign_id, True)
+
+
+@api_bp.post("/campaigns/<int:campaign_id>/dkim/disable")
+@require_role("admin")
+def campaign_dkim_disable(campaign_id: int) -> ResponseReturnValue:
+    return _dkim_signing(campaign_id, False)
+
+
+@api_bp.post("/campaigns/<int:campaign_id>/deliverability")
+@require_role("admin")
+def campaign_deliverability(campaign_id: int) -> ResponseReturnValue:
+    """SPF, DKIM and DMARC of the sender domain, looked up now; changes nothing."""
+    report = deliverability_service.check_campaign(_campaign(campaign_id))
+    return jsonify(deliverability_service.report_as_dict(report))
 
 
 @api_bp.post("/campaigns/<int:campaign_id>/schedules")

@@ -336,6 +336,55 @@ def _op(
 
 
 _NOT_FOUND = {"404": _error("No such object, or not visible to this user.")}
+_VERDICT = {"type": "string", "enum": ["pass", "warn", "fail"]}
+_DKIM = {
+    "type": "object",
+    "required": ["domain", "selector", "has_key", "enabled", "records"],
+    "properties": {
+        "domain": _STRING,
+        "selector": _STRING,
+        "has_key": _BOOL,
+        "has_ed25519": _BOOL,
+        "enabled": _BOOL,
+        "error": _STRING,
+        "records": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "value", "algorithm"],
+                "properties": {
+                    "name": _STRING,
+                    "value": _STRING,
+                    "algorithm": {"type": "string", "enum": ["rsa", "ed25519"]},
+                    "zone": _STRING,
+                },
+            },
+        },
+    },
+}
+_DELIVERABILITY = {
+    "type": "object",
+    "required": ["domain", "status", "checks"],
+    "properties": {
+        "domain": _STRING,
+        "status": _VERDICT,
+        "checks": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name", "status", "message"],
+                "properties": {
+                    "name": _STRING,
+                    "status": _VERDICT,
+                    "lookup": _STRING,
+                    "record": _STRING,
+                    "message": _STRING,
+                    "fix": _STRING,
+                },
+            },
+        },
+    },
+}
 
 
 def _paths() -> dict[str, Any]:
@@ -478,6 +527,68 @@ def _paths() -> dict[str, Any]:
             "post": _op(
                 "Forget the OAuth2 tokens.",
                 {"200": _json(_ref("Campaign"), "Disconnected."), **_NOT_FOUND},
+                write=True,
+            ),
+        },
+        "/campaigns/{campaign_id}/dkim": {
+            "parameters": [campaign_id],
+            "get": _op(
+                "DKIM state and the TXT records to publish (never the private key).",
+                {"200": _json(_DKIM, "DKIM."), **_NOT_FOUND},
+            ),
+        },
+        "/campaigns/{campaign_id}/dkim/generate": {
+            "parameters": [campaign_id],
+            "post": _op(
+                "Generate a new DKIM key (RSA 2048, optional Ed25519); signing turns off.",
+                {
+                    "200": _json(_DKIM, "Generated: publish the records, then enable."),
+                    "422": _error("Bad domain or selector; the old key is kept."),
+                    **_NOT_FOUND,
+                },
+                write=True,
+                body={
+                    "required": True,
+                    "content": {
+                        JSON: {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "domain": _STRING,
+                                    "selector": _STRING,
+                                    "ed25519": _BOOL,
+                                },
+                            }
+                        }
+                    },
+                },
+            ),
+        },
+        "/campaigns/{campaign_id}/dkim/enable": {
+            "parameters": [campaign_id],
+            "post": _op(
+                "Sign the campaign's mail with its DKIM key.",
+                {
+                    "200": _json(_DKIM, "Enabled."),
+                    "409": _error("No DKIM key yet, or it cannot be decrypted."),
+                    **_NOT_FOUND,
+                },
+                write=True,
+            ),
+        },
+        "/campaigns/{campaign_id}/dkim/disable": {
+            "parameters": [campaign_id],
+            "post": _op(
+                "Stop signing (the key is kept).",
+                {"200": _json(_DKIM, "Disabled."), **_NOT_FOUND},
+                write=True,
+            ),
+        },
+        "/campaigns/{campaign_id}/deliverability": {
+            "parameters": [campaign_id],
+            "post": _op(
+                "Look up SPF, DKIM and DMARC of the sender domain now (UCMAIL_DNS_RESOLVER).",
+                {"200": _json(_DELIVERABILITY, "Each record: pass, warn or fail."), **_NOT_FOUND},
                 write=True,
             ),
         },

@@ -19,6 +19,8 @@ from ucmail_ext.models import Campaign
 from ucmail_ext.models.campaign import SECURITY_MODES, STRATEGIES
 from ucmail_ext.services.access import visible_campaign_ids
 from ucmail_ext.services.admin import campaigns as service
+from ucmail_ext.services.admin import deliverability as deliverability_service
+from ucmail_ext.services.admin import dkim as dkim_service
 from ucmail_ext.services.admin.templates import templates_for_campaign
 from ucmail_ext.services.oauth import flow as oauth_flow
 from ucmail_ext.services.oauth.providers import choices as oauth_choices
@@ -69,6 +71,7 @@ def _render(
     data: dict[str, Any] | None = None,
     result: service.CampaignResult | None = None,
     status: int = 200,
+    **extra: Any,
 ) -> ResponseReturnValue:
     page = service.list_campaigns(
         parse_page(request.args.get("page")), visible=visible_campaign_ids()
@@ -88,6 +91,8 @@ def _render(
         day_names=DAY_NAMES,
         oauth_providers=oauth_choices(),
         readonly=not has_role("admin"),
+        dkim=dkim_service.dkim_view(campaign) if campaign is not None else None,
+        **extra,
     )
     return html, status
 
@@ -303,3 +308,57 @@ def oauth_disconnect(campaign_id: int) -> ResponseReturnValue:
     oauth_flow.disconnect(campaign.id, actor_id=_actor())
     flash("Disconnected: the tokens are forgotten. Connect the account again to log in.", "success")
     return redirect(url_for(".edit", campaign_id=campaign.id))
+
+
+# --------------------------------------------------------------------------- DKIM, deliverability
+
+
+@campaigns_bp.post("/<int:campaign_id>/dkim/generate")
+@require_role("admin")
+def dkim_generate(campaign_id: int) -> ResponseReturnValue:
+    campaign = _campaign_or_404(campaign_id)
+    values = {
+        "dkim_domain": request.form.get("dkim_domain", ""),
+        "dkim_selector": request.form.get("dkim_selector", ""),
+        "dkim_ed25519": request.form.get("dkim_ed25519") in ("on", "yes", "true"),
+    }
+    result = dkim_service.generate_key(
+        campaign.id,
+        domain=values["dkim_domain"],
+        selector=values["dkim_selector"],
+        with_ed25519=values["dkim_ed25519"],
+        actor_id=_actor(),
+    )
+    if not result.ok:
+        flash(result.message, "error")
+        return _render(campaign, status=422, dkim_errors=result.errors, dkim_values=values)
+    flash(result.message, "success")
+    return redirect(url_for(".edit", campaign_id=campaign.id, _anchor="dkim"))
+
+
+def _set_dkim(campaign_id: int, enabled: bool) -> ResponseReturnValue:
+    campaign = _campaign_or_404(campaign_id)
+    result = dkim_service.set_signing(campaign.id, enabled, actor_id=_actor())
+    flash(result.message, "success" if result.ok else "error")
+    return redirect(url_for(".edit", campaign_id=campaign.id, _anchor="dkim"))
+
+
+@campaigns_bp.post("/<int:campaign_id>/dkim/enable")
+@require_role("admin")
+def dkim_enable(campaign_id: int) -> ResponseReturnValue:
+    return _set_dkim(campaign_id, True)
+
+
+@campaigns_bp.post("/<int:campaign_id>/dkim/disable")
+@require_role("admin")
+def dkim_disable(campaign_id: int) -> ResponseReturnValue:
+    return _set_dkim(campaign_id, False)
+
+
+@campaigns_bp.post("/<int:campaign_id>/deliverability")
+@require_role("admin")
+def deliverability(campaign_id: int) -> ResponseReturnValue:
+    """Looks up DNS (a POST: a link prefetch must not send queries); changes nothing."""
+    campaign = _campaign_or_404(campaign_id)
+    report = deliverability_service.check_campaign(campaign)
+    return _render(campaign, deliverability=report)

@@ -17,6 +17,7 @@ import dns.exception
 import dns.resolver
 from flask import current_app
 
+from ucmail_ext.crypto import DecryptionError
 from ucmail_ext.models import Campaign
 from ucmail_ext.services.admin import dkim
 
@@ -192,7 +193,19 @@ def check_dkim(res: dns.resolver.Resolver, campaign: Campaign) -> list[Check]:
                 "Generate a key below, publish its TXT record, then enable signing.",
             )
         ]
-    records = dkim.dns_records(campaign)
+    try:
+        records = dkim.dns_records(campaign)
+    except DecryptionError:
+        return [
+            Check(
+                "DKIM",
+                "fail",
+                "",
+                "",
+                "The stored DKIM key cannot be decrypted with the configured keys.",
+                "Put the old key back in UCMAIL_ENCRYPTION_KEYS, or generate a new DKIM key.",
+            )
+        ]
     checks = []
     for expected in records:
         is_ed = expected.algorithm == "ed25519"
@@ -275,8 +288,7 @@ def check_dmarc(res: dns.resolver.Resolver, domain: str) -> Check:
 
 
 def check_campaign(campaign: Campaign) -> Report:
-    """Every check for the campaign's sender domain; raises DecryptionError only if the
-    stored DKIM key is unreadable (the caller says so)."""
+    """Every check for the campaign's sender domain; never raises for what DNS answers."""
     domain = dkim.sender_domain(campaign)
     res = resolver()
     checks = [check_spf(res, domain), *check_dkim(res, campaign), check_dmarc(res, domain)]
