@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
 
 import pytest
 
@@ -57,6 +58,36 @@ def test_imap_logs_in_with_a_token_and_never_shows_it(
     assert not result.ok
     assert "AUTHENTICATIONFAILED" in result.message
     assert token not in result.message
+
+
+@pytest.fixture(scope="module")
+def xoauth2_only_dovecot(oauth_provider_server: OAuthProvider) -> Iterator[DovecotServer]:
+    """Like Exchange Online: XOAUTH2 offered, OAUTHBEARER not."""
+    server = DovecotServer(
+        oauth2_introspection_url=f"{oauth_provider_server.url}/introspect",
+        oauth2_mechanisms="xoauth2",
+    ).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("mechanism", ["OAUTHBEARER", "XOAUTH2"])
+def test_imap_uses_oauthbearer_where_offered_else_xoauth2(
+    oauth_dovecot: DovecotServer,
+    xoauth2_only_dovecot: DovecotServer,
+    oauth_provider: OAuthProvider,
+    mechanism: str,
+) -> None:
+    server = oauth_dovecot if mechanism == "OAUTHBEARER" else xoauth2_only_dovecot
+    user = f"box{secrets.token_hex(4)}@example.com"
+    server.add_user(user, secrets.token_urlsafe(10))
+    token = oauth_provider.issue(user)["access_token"]
+    with imap.open_mailbox(_imap_settings(server, user, lambda: token)) as mailbox:
+        assert mailbox.uidvalidity > 0
+    logins = [line for line in server.log_text.splitlines() if f"user=<{user}>" in line]
+    assert any(f"method={mechanism}" in line for line in logins), logins
 
 
 def test_imap_asks_the_token_source_at_every_login(
