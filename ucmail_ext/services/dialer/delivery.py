@@ -177,6 +177,12 @@ class Delivery:
         # The relay asked to slow down: the batch stops, the runner lowers the pace.
         self.throttled = threading.Event()
         self.throttle_text = ""
+        # Per-domain pacing (pacing.DomainPacing): each record's booked domain slot, and
+        # the domains that said "try later" in this batch. A throttle is then the
+        # recipient domain's: only its records stop, the batch goes on.
+        self.per_domain = False
+        self.domain_slots: dict[int, float] = {}
+        self.throttled_domains: dict[str, str] = {}
         self.too_many_errors = threading.Event()
         self.streak = streak
         self.max_errors = max_errors
@@ -223,7 +229,11 @@ class Delivery:
         if self._stopped():
             self.outcomes.append(released(claimed))
             return
-        at = self.slots.take()
+        domain = claimed.email.rpartition("@")[2].lower() if self.per_domain else ""
+        if domain and domain in self.throttled_domains:
+            self.outcomes.append(released(claimed))
+            return
+        at = max(self.slots.take(), self.domain_slots.get(claimed.id, 0.0))
         if at:
             sleep_until(at, self.cancelled, self._stopped)
         if self.cancelled.is_set():
@@ -257,6 +267,11 @@ class Delivery:
             )
             return
         self.journal.not_delivered(prepared.record_id)
+        if self.per_domain and is_throttling(result.code, result.text):
+            with self._lock:
+                self.throttled_domains[prepared.to.rpartition("@")[2].lower()] = result.text
+            self.outcomes.append(throttled(claimed, result, prepared.message_id))
+            return
         if is_throttling(result.code, result.text):
             # Not an error (the streak is left as it is): the rest of the batch goes
             # back unsent, and the runner books the next one at a slower pace.

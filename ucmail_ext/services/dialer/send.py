@@ -131,7 +131,12 @@ def _runnable(list_id: int) -> Any:
 
 
 def claim_batch(
-    session: Session, list_id: int, token: str, size: int, now: datetime
+    session: Session,
+    list_id: int,
+    token: str,
+    size: int,
+    now: datetime,
+    exclude_domains: Sequence[str] = (),
 ) -> list[ClaimedRecord]:
     """Take up to ``size`` pending records, lowest priority number first.
 
@@ -139,7 +144,8 @@ def claim_batch(
     claim side by side without waiting or overlapping (a row another worker just
     claimed fails the re-checked ``state = 'pending'``). SQLite has one writer at a
     time, so the same UPDATE is atomic there. Whether the address is blacklisted
-    comes back with the row.
+    comes back with the row. ``exclude_domains``: recipient domains whose pacing
+    slot is not due (``pacing.DomainPacing``); their records stay pending.
     """
     chosen = (
         select(RECORDS.c.id)
@@ -148,6 +154,8 @@ def claim_batch(
         .limit(size)
         .with_for_update(skip_locked=True)
     )
+    for domain in exclude_domains:
+        chosen = chosen.where(~RECORDS.c.email.iendswith(f"@{domain}", autoescape=True))
     blacklisted = (
         exists()
         .where(BlacklistEntry.__table__.c.address == func.lower(RECORDS.c.email))
@@ -455,6 +463,7 @@ def run_list(list_id: int, max_seconds: float | None = None) -> RunResult:
         lease=float(cfg["UCMAIL_DIALER_LEASE"]),
         deadline=time.monotonic() + limit,
         result=result,
+        domains=pacing.DomainPacing(session, dialer.id, float(cfg["UCMAIL_DIALER_COMMIT_SECONDS"])),
     )
     runner.run()
     if result.outcome == CAMPAIGN_DISABLED:
@@ -489,8 +498,12 @@ class _Runner:
         lease: float,
         deadline: float,
         result: RunResult,
+        domains: pacing.DomainPacing | None = None,
     ) -> None:
         self.session = session
+        self.domains = domains
+        self.domain_booking: dict[int, str] = {}
+        self.domain_booked_at = datetime.now(UTC)
         self.plan = plan
         self.list_id = plan.dialer_list.id
         self.dialer_id = plan.dialer.id
@@ -519,6 +532,7 @@ class _Runner:
         journal = Journal(self.token)
         delivery = Delivery(self.composer, journal, self.policy, self.saved_streak, self.max_errors)
         delivery.stop = self.stop_signal = _stop_signal(session, self.list_id)
+        delivery.per_domain = self.domains is not None and self.domains.enabled
         self.delivery = delivery
         sender: InlineSender | PoolSender
         if self.connections > 1:
@@ -580,6 +594,8 @@ class _Runner:
         self.sent_total += accepted
         delivery = self.delivery
         booking = self.booking
+        if delivery is not None and delivery.per_domain:
+            self._adapt_domains(done, delivery)
         if delivery is not None and delivery.throttled.is_set():
             delivery.throttled.clear()
             elapsed = time.monotonic() - self.started
@@ -595,6 +611,73 @@ class _Runner:
             self.pace.set_interval(pacing.effective(self.floor, learnt))
         elif booking is not None and accepted:
             pacing.speed_up(self.session, self.dialer_id, accepted, self.floor, booking)
+
+    def _adapt_domains(self, done: Sequence[Outcome], delivery: Delivery) -> None:
+        """Per-domain pacing: only the domain that said "try later" slows down."""
+        assert self.domains is not None
+        with delivery._lock:
+            throttled = dict(delivery.throttled_domains)
+            delivery.throttled_domains.clear()
+        for domain, text in throttled.items():
+            learnt = self.domains.slow_down(self.session, domain, 0.0)
+            log.info(
+                "dialer %s: %s asked to slow down (%s); now %s messages/min to it",
+                self.dialer_id,
+                domain,
+                text,
+                pacing.per_minute(learnt),
+            )
+        accepted = [
+            self.domain_booking.pop(item.record_id)
+            for item in done
+            if item.record_id in self.domain_booking and item.state == "sent"
+        ]
+        for item in done:
+            self.domain_booking.pop(item.record_id, None)
+        if accepted:
+            self.domains.speed_up(self.session, accepted, self.domain_booked_at)
+
+    def _book_domains(
+        self, claimed: list[ClaimedRecord], delivery: Delivery
+    ) -> list[ClaimedRecord]:
+        """Slots on each paced domain's row; records that do not fit go straight back."""
+        assert self.domains is not None
+        booking = self.domains.book(self.session, claimed)
+        waiting = set(booking.waiting)
+        kept = []
+        for item in claimed:
+            if item.id in waiting:
+                delivery.outcomes.append(released(item))
+            else:
+                kept.append(item)
+        delivery.domain_slots.update(booking.at)
+        self.domain_booking.update(booking.domains)
+        self.domain_booked_at = booking.booked_at
+        # In slot order, so a record waiting for its domain does not hold up the others
+        # (sorted() is stable: priority order among equal slots).
+        return sorted(kept, key=lambda item: booking.at.get(item.id, 0.0))
+
+    def _wait_for_domains(self) -> bool:
+        """Only records of domains not yet due are left: wait for the first one (True),
+        looking at the stop signal meanwhile; False when no domain is what holds."""
+        if self.domains is None or not self.domains.enabled:
+            return False
+        session = self.session
+        due = self.domains.next_due(session)
+        left = session.scalar(
+            select(RECORDS.c.id)
+            .where(RECORDS.c.list_id == self.list_id, RECORDS.c.state == "pending")
+            .limit(1)
+        )
+        session.commit()
+        if due is None or left is None:
+            return False
+        until = min(due, time.time() + max(0.0, self.deadline - time.monotonic()))
+        while time.time() < until:
+            if self.stop_signal.poll() is not None:
+                break
+            time.sleep(min(STOP_WAKE_SECONDS, max(0.001, until - time.time())))
+        return True
 
     def _drain(self, sender: InlineSender | PoolSender, delivery: Delivery) -> str | None:
         """Wait for everything handed to the senders; a stop seen meanwhile cancels the rest."""
@@ -651,7 +734,12 @@ class _Runner:
         if paced:
             self.booking = pacing.book(session, self.dialer_id, size, self.floor)
             self.pace.set_interval(self.booking.interval)
-        claimed = claim_batch(session, self.list_id, self.token, size, datetime.now(UTC))
+        blocked = self.domains.blocked(session) if self.domains is not None else []
+        claimed = claim_batch(
+            session, self.list_id, self.token, size, datetime.now(UTC), exclude_domains=blocked
+        )
+        if claimed and delivery.per_domain:
+            claimed = self._book_domains(claimed, delivery)
         session.commit()
         if not claimed:
             reason = self._settle(sender, delivery, journal)
@@ -659,6 +747,8 @@ class _Runner:
                 return "paused"
             if reason is None:
                 reason = _stop_reason(session, self.list_id)
+            if reason is None and self._wait_for_domains():
+                return None
             if reason is None:
                 reason = _finish_if_done(session, self.list_id, self.dialer_id)
             session.commit()

@@ -1,0 +1,238 @@
+"""Per-domain pacing (issue 13, point 4): limits per recipient domain on top of the
+dialer's time between messages, shared by all workers; a domain's "try later"
+slows that domain only.
+
+The relay is one aiosmtpd that records each accepted message's recipient domain in
+arrival order, and answers ``451 4.7.1`` for recipients ``@slow.example`` past
+``burst`` per ``window`` seconds, as a receiving domain's throttle would. The
+checks count and order what arrived; the only times compared are lower bounds (a
+limit is never exceeded), which a slow machine can only make easier to meet.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from typing import Any
+
+import pytest
+from aiosmtpd.smtp import Envelope, Session
+
+from example_host_app.extensions import db
+from tests.dialer import helpers
+from tests.dialer.helpers import CAMPAIGN, csv_text, upload
+from tests.fixtures.servers import LOOPBACK, _ClosingController, free_port
+from ucmail_ext.models import Dialer, DialerDomain, DialerList
+from ucmail_ext.services.dialer import dialers as dialer_service
+from ucmail_ext.services.dialer import pacing
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SLOW_REPLY = "451 4.7.1 Too many messages to slow.example, try later"
+
+
+class DomainRelay:
+    """Records (arrival time, domain, Message-ID); throttles @slow.example past a burst."""
+
+    def __init__(self, burst: int = 2, window: float = 0.5) -> None:
+        self.burst, self.window = burst, window
+        self.arrivals: list[tuple[float, str]] = []
+        self.raws: list[bytes] = []
+        self.throttled = 0
+        self._unit, self._in_unit = -1, 0
+        self._start = time.monotonic()
+        self._lock = threading.Lock()
+        self.port = free_port()
+        self._controller = _ClosingController(
+            _Handler(self), hostname=LOOPBACK, port=self.port, server_hostname="relay"
+        )
+
+    def __enter__(self) -> DomainRelay:
+        self._controller.start()
+        self._start = time.monotonic()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._controller.stop()
+
+    def admit(self, address: str) -> bool:
+        if not address.lower().endswith("@slow.example"):
+            return True
+        with self._lock:
+            unit = int((time.monotonic() - self._start) // self.window)
+            if unit != self._unit:
+                self._unit, self._in_unit = unit, 0
+            if self._in_unit >= self.burst:
+                self.throttled += 1
+                return False
+            self._in_unit += 1
+            return True
+
+    def record(self, envelope: Envelope) -> None:
+        with self._lock:
+            domain = envelope.rcpt_tos[0].rpartition("@")[2].lower()
+            self.arrivals.append((time.monotonic(), domain))
+            self.raws.append(bytes(envelope.original_content or envelope.content or b""))
+
+    def domains(self) -> list[str]:
+        return [domain for _, domain in self.arrivals]
+
+    def times(self, domain: str) -> list[float]:
+        return [at for at, name in self.arrivals if name == domain]
+
+
+class _Handler:
+    def __init__(self, relay: DomainRelay) -> None:
+        self.relay = relay
+
+    async def handle_RCPT(
+        self, server: Any, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if not self.relay.admit(address):
+            return SLOW_REPLY
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
+        self.relay.record(envelope)
+        return "250 2.0.0 OK: queued"
+
+
+def _rows(domain: str, count: int, priority: int = 9999) -> list[str]:
+    return [f'{CAMPAIGN};r{n}@{domain};;;"name":"R{n}";{priority}' for n in range(count)]
+
+
+def _dialer(port: int, limits: str, connections: int = 1) -> int:
+    campaign_id = helpers.make_campaign(port, smtp_connections=connections)
+    dialer_id = helpers.make_dialer(campaign_id)
+    dialer = db.session.get(Dialer, dialer_id)
+    data = dialer_service.dialer_values(dialer)
+    data.update(campaign_id=str(campaign_id), domain_limits=limits)
+    result = dialer_service.save_dialer(data, None, "1", dialer_id)
+    assert result.ok, result.errors
+    return dialer_id
+
+
+def _assert_sent_once(relay: DomainRelay, list_id: int, total: int) -> None:
+    ids = helpers.message_ids(relay.raws)
+    assert len(ids) == len(set(ids)) == total, "a record was lost or sent twice"
+    assert helpers.states(list_id) == {"sent": total}
+    db.session.expire_all()
+    assert db.session.get(DialerList, list_id).state == "done"
+
+
+def _assert_never_faster(relay: DomainRelay, domain: str, per_minute: int) -> None:
+    """n messages to a domain limited to r/min span at least (n - 1) * 60 / r seconds
+    (90 %, for the relay's own clock); taking longer is always allowed."""
+    times = relay.times(domain)
+    assert len(times) > 2
+    floor = (len(times) - 1) * 60.0 / per_minute * 0.9
+    assert times[-1] - times[0] >= floor, (domain, times[-1] - times[0], floor)
+
+
+def test_domain_limits_are_read_from_the_form_with_a_clear_error() -> None:
+    limits, error = pacing.parse_domain_limits("Gmail.com 100/min\nyahoo.com: 30\nmail.ru 600/h")
+    assert error is None
+    assert limits == {"gmail.com": 100, "yahoo.com": 30, "mail.ru": 10}
+    for bad in ("gmail.com", "100/min", "gmail.com lots", "gmail.com 0/min", "x 5"):
+        limits, error = pacing.parse_domain_limits(bad)
+        assert (
+            limits == {}
+            and error is not None
+            and "e.g. gmail.com 100/min" in error
+            or (error is not None and "from 1 to" in error)
+        ), bad
+    assert pacing.format_domain_limits({"b.example": 5, "a.example": 7}) == (
+        "a.example 7/min\nb.example 5/min"
+    )
+
+
+def test_the_dialer_form_keeps_limits_and_refuses_bad_ones(ctx, sink) -> None:
+    dialer_id = _dialer(sink.port, "gmail.com 100/min\nyahoo.com 30/min")
+    dialer = db.session.get(Dialer, dialer_id)
+    assert dialer_service.dialer_values(dialer)["domain_limits"] == (
+        "gmail.com 100/min\nyahoo.com 30/min"
+    )
+    data = dialer_service.dialer_values(dialer)
+    data.update(campaign_id=str(dialer.campaign_id), domain_limits="gmail.com fast")
+    result = dialer_service.save_dialer(data, None, "1", dialer_id)
+    assert not result.ok and "gmail.com fast" in result.errors["domain_limits"]
+    db.session.expire_all()
+    rows = {d.domain: d.per_minute for d in db.session.query(DialerDomain)}
+    assert rows == {"gmail.com": 100, "yahoo.com": 30}  # the refused edit changed nothing
+
+
+@pytest.mark.integration
+def test_a_try_later_from_one_domain_slows_that_domain_only(ctx) -> None:
+    """The slow domain's records come first in priority, yet every other domain's
+    record is through while slow.example is still being sent, and the list's own
+    pace is never touched."""
+    with DomainRelay(burst=2, window=0.5) as relay:
+        dialer_id = _dialer(relay.port, "fast.example 6000/min")
+        rows = _rows("slow.example", 16, 1) + _rows("fast.example", 30) + _rows("other.example", 30)
+        report = upload(dialer_id, csv_text(rows), subject="Hi ${name}")
+        assert dialer_service.play_list(report.list_id, None, "1").ok  # inline, to the end
+
+        _assert_sent_once(relay, report.list_id, 76)
+        assert relay.throttled > 0, "slow.example never said try later: the test proves nothing"
+        order = relay.domains()
+        last_other = max(i for i, d in enumerate(order) if d != "slow.example")
+        slow_after = [d for d in order[last_other + 1 :]]
+        assert slow_after and set(slow_after) == {"slow.example"}
+        assert order.count("slow.example") - len(slow_after) <= 8, (
+            "slow.example was not held back while the others went"
+        )
+        db.session.expire_all()
+        dialer = db.session.get(Dialer, dialer_id)
+        assert dialer.pace_interval == 0.0  # the list was never slowed
+        slow = db.session.query(DialerDomain).filter_by(dialer_id=dialer_id, domain="slow.example")
+        assert slow.one().throttled_at is not None
+        fast = db.session.query(DialerDomain).filter_by(dialer_id=dialer_id, domain="fast.example")
+        assert fast.one().throttled_at is None
+
+
+def _worker(db_url: str, tmp_path, list_id: int, start_at: float) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.dialer.worker_process", db_url, str(tmp_path), str(list_id),
+         repr(start_at)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+
+
+@pytest.mark.integration
+def test_domain_limits_hold_across_two_workers_on_postgresql(make_app, tmp_path) -> None:
+    app = make_app("postgresql")
+    limits = {"a.example": 240, "b.example": 120, "c.example": 600}
+    with DomainRelay() as relay, app.app_context():
+        spec = "\n".join(f"{domain} {rate}/min" for domain, rate in limits.items())
+        dialer_id = _dialer(relay.port, spec)
+        rows = _rows("a.example", 12) + _rows("b.example", 8) + _rows("c.example", 20)
+        rows += _rows("free.example", 20)
+        report = upload(dialer_id, csv_text(rows), subject="Hi ${name}")
+        app.config["UCMAIL_DISPATCH"] = "off"
+        assert dialer_service.play_list(report.list_id, None, "1").ok
+        db_url = str(db.engine.url.render_as_string(hide_password=False))
+
+        start_at = time.time() + 3
+        workers = [_worker(db_url, tmp_path, report.list_id, start_at) for _ in range(2)]
+        results = []
+        for worker in workers:
+            out, err = worker.communicate(timeout=180)
+            assert worker.returncode == 0, err
+            results.append(json.loads(out.splitlines()[-1]))
+
+        assert all(result["counts"].get("sent", 0) > 0 for result in results), results
+        _assert_sent_once(relay, report.list_id, 60)
+        for domain, rate in limits.items():
+            _assert_never_faster(relay, domain, rate)
+        # The unlimited domain is not held to anyone's pace: it is through first.
+        order = relay.domains()
+        assert max(i for i, d in enumerate(order) if d == "free.example") < max(
+            i for i, d in enumerate(order) if d == "b.example"
+        )
