@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
 
 from sqlalchemy import update
 
@@ -64,7 +65,7 @@ def test_records_are_filtered_by_state_and_paged(any_dialer_id: int, sink: SmtpS
     assert [r.email for r in failed.items] == ["nameless@mail.example"]
     assert dialer_lists.problem_records(dialer_list, "spam", 1).total == 0
     # An unknown state is no filter, never an error (and never the sent ones).
-    assert dialer_lists.problem_records(dialer_list, "sent", 1).total == 3
+    assert dialer_lists.problem_records(dialer_list, "bogus", 1).total == 3
 
     first = dialer_lists.problem_records(dialer_list, "", 1, per_page=2)
     second = dialer_lists.problem_records(dialer_list, "", 2, per_page=2)
@@ -110,3 +111,68 @@ def test_export_is_csv_of_the_same_records_safe_from_formulas(
 
     only_skipped = "".join(dialer_lists.problem_records_csv(dialer_list, "skipped"))
     assert only_skipped.count("\r\n") == 2 and "gone@mail.example" in only_skipped
+
+
+def test_results_show_every_status_including_sent_seen_and_clicked(
+    any_dialer_id: int, sink: SmtpSink
+) -> None:
+    dialer_list = _sent_list(any_dialer_id, sink)
+    now = datetime.now(UTC)
+    db.session.execute(
+        update(DialerRecord).where(DialerRecord.email == "ok@mail.example").values(seen_at=now)
+    )
+    db.session.execute(
+        update(DialerRecord)
+        .where(DialerRecord.email == "fine@mail.example")
+        .values(seen_at=now, clicked_at=now)
+    )
+    db.session.commit()
+
+    def emails(state: str) -> list[str]:
+        return [r.email for r in dialer_lists.problem_records(dialer_list, state, 1).items]
+
+    assert emails("sent") == ["ok@mail.example", "fine@mail.example"]
+    assert emails("seen") == ["ok@mail.example", "fine@mail.example"]
+    assert emails("clicked") == ["fine@mail.example"]
+    assert emails("skipped") == ["gone@mail.example"]
+    assert len(emails("all")) == 5
+    assert emails("pending") == []
+
+    text = "".join(dialer_lists.problem_records_csv(dialer_list, "clicked"))
+    rows = list(csv.reader(io.StringIO(text), delimiter=";"))
+    assert rows[0][-3:] == ["sent_at", "seen_at", "clicked_at"]
+    assert rows[1][1] == "fine@mail.example" and all(rows[1][-3:])
+    everything = "".join(dialer_lists.problem_records_csv(dialer_list, "all"))
+    assert everything.count("\r\n") == 6
+
+
+def test_monitoring_counts_clicked_and_unsubscribed(any_dialer_id: int, sink: SmtpSink) -> None:
+    _sent_list(any_dialer_id, sink)
+    db.session.execute(
+        update(DialerRecord)
+        .where(DialerRecord.email == "fine@mail.example")
+        .values(seen_at=datetime.now(UTC), clicked_at=datetime.now(UTC))
+    )
+    db.session.execute(
+        update(DialerRecord)
+        .where(DialerRecord.email == "ok@mail.example")
+        .values(state="unsubscribed")
+    )
+    db.session.commit()
+
+    [row] = dialer_service.monitor(None)
+    assert (row.clicked, row.unsubscribed, row.seen) == (1, 1, 1)
+    assert row.as_dict()["clicked"] == 1
+
+
+def test_the_list_page_filters_results_and_exports_them(dialer_id: int, sink, client_for) -> None:
+    dialer_list = _sent_list(dialer_id, sink)
+    client = client_for("supervisor")
+    page = client.get(f"/ucmail/dialer/lists/{dialer_list.id}?state=sent")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "ok@mail.example" in text and "fine@mail.example" in text
+    assert "nobody@mail.example" not in text
+    export = client.get(f"/ucmail/dialer/lists/{dialer_list.id}/records.csv?state=all")
+    assert export.headers["Content-Disposition"].endswith(f'list-{dialer_list.id}-all.csv"')
+    assert export.get_data(as_text=True).count("\r\n") == 6

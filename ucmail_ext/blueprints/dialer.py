@@ -205,7 +205,7 @@ def _visible_list(list_id: int) -> Any:
 
 def _state_filter() -> str:
     state = request.args.get("state", "")
-    return state if state in dialer_lists.PROBLEM_STATES else ""
+    return state if state in dialer_lists.RESULT_FILTERS else ""
 
 
 @dialer_bp.get("/lists/<int:list_id>")
@@ -222,7 +222,7 @@ def list_detail(list_id: int) -> ResponseReturnValue:
             dialer_list, state, parse_page(request.args.get("page"))
         ),
         record_state=state,
-        record_states=dialer_lists.PROBLEM_STATES,
+        record_states=dialer_lists.RESULT_FILTERS,
     )
 
 

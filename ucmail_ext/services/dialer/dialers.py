@@ -99,6 +99,8 @@ class ListProgress:
     seen: int
     # Left "sending" by a worker that died mid-send: fate unknown, re-sent only on request.
     interrupted: int = 0
+    # Records whose mail had a tracked link clicked (dialers with click tracking).
+    clicked: int = 0
     # "throttled by the relay, current rate N/min" while the relay sets the pace.
     pace_note: str = ""
 
@@ -483,16 +485,18 @@ def _counts(list_ids: list[int]) -> dict[int, dict[str, int]]:
             func.count(DialerRecord.id),
             func.count(DialerRecord.sent_at),
             func.count(DialerRecord.seen_at),
+            func.count(DialerRecord.clicked_at),
         )
         .where(DialerRecord.list_id.in_(list_ids))
         .group_by(DialerRecord.list_id, DialerRecord.state)
     )
-    for list_id, state, total, sent, seen in rows:
+    for list_id, state, total, sent, seen, clicked in rows:
         bucket = counts[list_id]
         bucket[state] = bucket.get(state, 0) + total
         bucket["_total"] = bucket.get("_total", 0) + total
         bucket["_delivered"] = bucket.get("_delivered", 0) + sent
         bucket["_seen"] = bucket.get("_seen", 0) + seen
+        bucket["_clicked"] = bucket.get("_clicked", 0) + clicked
     return counts
 
 
@@ -523,6 +527,7 @@ def _progress(
         skipped=counts.get("skipped", 0),
         seen=counts.get("_seen", 0),
         interrupted=counts.get("interrupted", 0),
+        clicked=counts.get("_clicked", 0),
         pace_note=pacing.note(
             dialer.state, float(dialer.seconds_between or 0), float(dialer.pace_interval or 0)
         ),

@@ -353,11 +353,34 @@ PROBLEM_STATES = (
     "unsubscribed",
     "skipped",
 )
-EXPORT_COLUMNS = ("line", "email", "state", "status_code", "reason", "attempts", "time")
+# What the results table filters by: the states above, what the mail did after it
+# was sent (seen, clicked: independent of the state), and everything.
+RESULT_FILTERS = ("all", "sent", "seen", "clicked", *PROBLEM_STATES, "pending")
+EXPORT_COLUMNS = (
+    "line",
+    "email",
+    "state",
+    "status_code",
+    "reason",
+    "attempts",
+    "time",
+    "sent_at",
+    "seen_at",
+    "clicked_at",
+)
 
 
 def _records_stmt(list_id: int, state: str) -> Any:
-    if state == "interrupted":
+    """``state``: one of ``RESULT_FILTERS``; anything else means the records not sent."""
+    if state == "all":
+        which = DialerRecord.id.is_not(None)
+    elif state == "seen":
+        which = DialerRecord.seen_at.is_not(None)
+    elif state == "clicked":
+        which = DialerRecord.clicked_at.is_not(None)
+    elif state in ("sent", "pending"):
+        which = DialerRecord.state == state
+    elif state == "interrupted":
         # Recovery marks them failed with a reason that says so (recovery.INTERRUPTED).
         which = or_(
             DialerRecord.state == "interrupted",
@@ -390,6 +413,10 @@ def _record_time(record: DialerRecord) -> datetime | None:
     return record.updated_at or record.sent_at
 
 
+def _stamp(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+
+
 def problem_records_csv(dialer_list: DialerList, state: str) -> Iterator[str]:
     """The same records as CSV lines, streamed (a list can have a million), each cell
     defused against formula injection like the example file."""
@@ -411,7 +438,10 @@ def problem_records_csv(dialer_list: DialerList, state: str) -> Iterator[str]:
                 record.status_code,
                 record.error,
                 record.attempts,
-                moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "",
+                _stamp(moment),
+                _stamp(record.sent_at),
+                _stamp(record.seen_at),
+                _stamp(record.clicked_at),
             )
         )
         yield out.getvalue()

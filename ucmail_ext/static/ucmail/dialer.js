@@ -43,8 +43,8 @@
       row.state === "active" ? "Active" : "Inactive",
       row.dialer_state === "running" ? "Active" + (row.pace_note ? " · " + row.pace_note : "") : "Inactive",
       ACTIVE[String(row.on_schedule)],
-      row.processed, row.not_processed, row.sent, row.failed, row.interrupted, row.seen, row.rejected,
-      row.spam
+      row.processed, row.not_processed, row.sent, row.failed, row.interrupted, row.seen, row.clicked,
+      row.rejected, row.spam, row.unsubscribed
     ];
   }
 
