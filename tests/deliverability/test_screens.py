@@ -94,7 +94,7 @@ def test_the_check_shows_each_record_with_what_to_fix(
     assert 'data-check="SPF" data-status="pass"' in page
     assert 'data-check="DKIM" data-status="fail"' in page
     assert 'data-check="DMARC" data-status="fail"' in page
-    assert "Generate a key below" in page
+    assert "Generate a key in the DKIM section" in page
 
 
 def test_the_json_api_generates_enables_and_checks(

@@ -190,7 +190,7 @@ def check_dkim(res: dns.resolver.Resolver, campaign: Campaign) -> list[Check]:
                 "",
                 "",
                 "This campaign has no DKIM key: its mail goes out unsigned.",
-                "Generate a key below, publish its TXT record, then enable signing.",
+                "Generate a key in the DKIM section, publish its TXT record, then enable signing.",
             )
         ]
     try:
@@ -218,7 +218,7 @@ def check_dkim(res: dns.resolver.Resolver, campaign: Campaign) -> list[Check]:
             main.lookup,
             main.record,
             "The published key matches, but signing is off: mail goes out unsigned.",
-            "Enable DKIM signing below.",
+            "Enable DKIM signing (the Enable signing button of the DKIM section).",
         )
     return checks
 
