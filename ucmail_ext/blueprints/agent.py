@@ -7,6 +7,7 @@ heartbeat; everything else is a plain form, so the portal works without it.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -25,7 +26,18 @@ from flask.typing import ResponseReturnValue
 from ucmail_ext.auth import body_limit, current_agent_id, require_role, wants_json
 from ucmail_ext.blueprints.common import make_blueprint
 from ucmail_ext.services import mail_view
-from ucmail_ext.services.desk import chat, compose, portal, presence, send
+from ucmail_ext.services.desk import (
+    chat,
+    collision,
+    compose,
+    dispositions,
+    drafts,
+    notes,
+    portal,
+    presence,
+    send,
+    transfer,
+)
 from ucmail_ext.services.pagination import parse_page
 
 agent_bp = make_blueprint("agent", __name__)
@@ -75,11 +87,13 @@ def _composed(kind: str) -> compose.Composed:
         kind=kind,
         to=request.form.get("to", ""),
         cc=request.form.get("cc", ""),
+        bcc=request.form.get("bcc", ""),
         subject=request.form.get("subject", ""),
         body=request.form.get("body", ""),
         files=files,
         source_message_id=_int_arg("source_message_id"),
         confirm_unfilled=request.form.get("confirm_unfilled") == "yes",
+        seen_message_id=_int_arg("seen_message_id"),
     )
 
 
@@ -90,19 +104,25 @@ def _page(
     status: int = 200,
     draft: compose.Draft | None = None,
     errors: dict[str, str] | None = None,
+    newer: list[dict[str, Any]] | None = None,
 ) -> ResponseReturnValue:
     """The portal page: tray, search, the open conversation and the editor."""
     show_images = request.args.get("images") == "1"
     conversation = None
     templates: list[Any] = []
+    agent_choices: list[transfer.AgentChoice] = []
+    queue_choices: list[transfer.QueueChoice] = []
     if open_id is not None:
         conversation = portal.conversation(
             open_id, _inline_url, request.host_url.rstrip("/"), show_images
         )
-        if draft is None and kind in compose.ANSWER_KINDS and conversation.can_answer:
-            draft = compose.draft_for(open_id, kind, _int_arg("source"))
+        if draft is None and conversation.can_answer:
+            draft = compose.editor_for(open_id, kind, _int_arg("source"))
         if draft is not None:
             templates = compose.template_choices(conversation.campaign_id)
+        if conversation.mine or (conversation.state != "closed" and portal.is_supervising()):
+            agent_choices = transfer.agent_choices(open_id)
+            queue_choices = transfer.queue_choices()
     query = request.args.get("q", "")
     results = portal.search(query, parse_page(request.args.get("page"))) if query else None
     agent_id = current_agent_id() or ""
@@ -113,6 +133,9 @@ def _page(
         conversation=conversation,
         draft=draft,
         errors=errors or {},
+        newer=newer or [],
+        agent_choices=agent_choices,
+        queue_choices=queue_choices,
         templates=templates,
         query=query,
         results=results,
@@ -144,6 +167,12 @@ def send_answer(interaction_id: int) -> ResponseReturnValue:
     composed = _composed(kind)
     try:
         compose.answer(interaction_id, composed)
+    except compose.NewerMessages as exc:
+        # Shown the newer messages, the agent's next Send goes out as they decide.
+        draft = dataclasses.replace(composed.as_draft(), seen_message_id=exc.newest_id)
+        return _page(
+            interaction_id, kind, status=409, draft=draft, errors=exc.errors, newer=exc.messages
+        )
     except compose.ComposeError as exc:
         draft = composed.as_draft()
         return _page(interaction_id, kind, status=400, draft=draft, errors=exc.errors)
@@ -155,9 +184,117 @@ def send_answer(interaction_id: int) -> ResponseReturnValue:
 @require_role("agent")
 @found_only
 def close(interaction_id: int) -> ResponseReturnValue:
-    portal.close(interaction_id)
+    try:
+        portal.close(interaction_id, request.form.get("disposition", ""))
+    except dispositions.DispositionError as exc:
+        return _page(interaction_id, status=400, errors={"disposition": str(exc)})
     flash("Interaction closed.", "success")
     return redirect(url_for("ucmail_agent.portal"))
+
+
+@agent_bp.post("/interactions/<int:interaction_id>/transfer")
+@require_role("agent")
+@found_only
+def transfer_interaction(interaction_id: int) -> ResponseReturnValue:
+    """``target`` is ``agent:<id>`` or ``queue:<campaign id>``; ``note`` is optional."""
+    kind, _, value = request.form.get("target", "").partition(":")
+    note = request.form.get("note", "")
+    try:
+        if kind == "agent" and value:
+            transfer.to_agent(interaction_id, value, note)
+        elif kind == "queue" and value.isdigit():
+            transfer.to_queue(interaction_id, int(value), note)
+        else:
+            raise transfer.TransferError("choose an agent or a queue")
+    except transfer.TransferError as exc:
+        if wants_json():
+            return jsonify(error=str(exc)), 409
+        return _page(interaction_id, status=409, errors={"transfer": str(exc)})
+    if wants_json():
+        return jsonify(ok=True)
+    flash("Interaction transferred.", "success")
+    return redirect(url_for("ucmail_agent.portal"))
+
+
+@agent_bp.post("/interactions/<int:interaction_id>/notes")
+@require_role("agent")
+@found_only
+def add_note(interaction_id: int) -> ResponseReturnValue:
+    """Internal: shown to agents and supervisors, never sent."""
+    try:
+        notes.add_note(
+            interaction_id,
+            request.form.get("note", ""),
+            current_agent_id() or "",
+            portal.display_name(),
+        )
+    except notes.NoteError as exc:
+        return _page(interaction_id, status=400, errors={"note": str(exc)})
+    return redirect(url_for("ucmail_agent.portal", open=interaction_id) + "#ucmail-timeline")
+
+
+@agent_bp.post("/interactions/<int:interaction_id>/draft")
+@require_role("agent")
+@found_only
+def save_draft(interaction_id: int) -> ResponseReturnValue:
+    """The editor's debounced autosave (JSON)."""
+    data = _json_body()
+
+    def text(name: str) -> str:
+        value = data.get(name, "")
+        return value if isinstance(value, str) else ""
+
+    def number(name: str) -> int | None:
+        value = data.get(name)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    fields = drafts.DraftFields(
+        kind=text("kind"),
+        to=text("to"),
+        cc=text("cc"),
+        bcc=text("bcc"),
+        subject=text("subject"),
+        body=text("body"),
+        source_message_id=number("source_message_id"),
+        seen_message_id=number("seen_message_id") or 0,
+    )
+    try:
+        saved_at = drafts.save(interaction_id, fields)
+    except drafts.DraftError as exc:
+        return jsonify(error=str(exc)), 400
+    return jsonify(saved_at=saved_at.isoformat())
+
+
+@agent_bp.post("/interactions/<int:interaction_id>/draft/discard")
+@require_role("agent")
+@found_only
+def discard_draft(interaction_id: int) -> ResponseReturnValue:
+    drafts.discard(interaction_id)
+    if wants_json():
+        return jsonify(ok=True)
+    return redirect(url_for("ucmail_agent.portal", open=interaction_id))
+
+
+@agent_bp.post("/interactions/<int:interaction_id>/live")
+@require_role("agent")
+@found_only
+def conversation_live(interaction_id: int) -> ResponseReturnValue:
+    """The open conversation's poll: say I am here (typing?), hear who else is, and
+    what arrived after the editor's ``seen_message_id``."""
+    data = _json_body()
+    portal.visible_interaction(interaction_id)
+    agent_id = current_agent_id() or ""
+    collision.touch(interaction_id, agent_id, portal.display_name(), data.get("typing") is True)
+    seen = data.get("seen_message_id")
+    newer = []
+    if isinstance(seen, int) and not isinstance(seen, bool):
+        newer = [
+            collision.describe(m) for m in collision.newer_messages(interaction_id, seen, agent_id)
+        ]
+    return jsonify(
+        viewers=[p.as_dict() for p in collision.others(interaction_id, agent_id)],
+        newer=newer,
+    )
 
 
 @agent_bp.post("/messages/<int:message_id>/retry")

@@ -136,6 +136,11 @@ def celery_broker_url() -> str | None:
     return None
 
 
+def redis_client(url: str) -> redis.Redis:
+    """The process's shared client for ``url``, for other short-lived shared state."""
+    return _redis(url)
+
+
 def _redis(url: str) -> redis.Redis:
     with _clients_lock:
         client = _clients.get(url)

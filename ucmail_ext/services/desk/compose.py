@@ -16,7 +16,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from email.utils import format_datetime
+from datetime import datetime
+from email.utils import format_datetime, getaddresses
 from html import escape
 from typing import Any, BinaryIO
 
@@ -34,9 +35,9 @@ from ucmail_ext.services import links, storage
 from ucmail_ext.services.access import can_see_campaign, visible_campaign_ids
 from ucmail_ext.services.admin.campaigns import live_campaigns
 from ucmail_ext.services.admin.templates import templates_for_campaign
-from ucmail_ext.services.desk import portal, presence, rating
+from ucmail_ext.services.desk import collision, drafts, portal, presence, rating
 
-ANSWER_KINDS = ("reply", "history", "forward")
+ANSWER_KINDS = ("reply", "replyall", "history", "forward")
 KINDS = (*ANSWER_KINDS, "new")
 MAX_RECIPIENTS = 50
 MAX_REFERENCES = 20
@@ -55,6 +56,22 @@ class ComposeError(ValueError):
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
         self.errors = errors
+
+
+class NewerMessages(ComposeError):
+    """Someone wrote in the conversation after the agent began: show it, ask again."""
+
+    def __init__(self, messages: list[dict[str, Any]], newest_id: int) -> None:
+        count = len(messages)
+        noun = "message" if count == 1 else "messages"
+        super().__init__(
+            {
+                "newer": f"{count} new {noun} arrived after you began writing; "
+                "read it below, then send anyway or change your answer."
+            }
+        )
+        self.messages = messages
+        self.newest_id = newest_id
 
 
 @dataclass(frozen=True)
@@ -79,10 +96,22 @@ class Composed:
     source_message_id: int | None = None
     # The agent saw the unfilled ``${...}`` list and chose to send anyway.
     confirm_unfilled: bool = False
+    bcc: str = ""
+    # The newest message id the editor was opened on (None: do not check collisions).
+    seen_message_id: int | None = None
 
     def as_draft(self) -> Draft:
         """What the agent typed, back in the editor after a form error."""
-        return Draft(self.kind, self.to, self.cc, self.subject, self.body, self.source_message_id)
+        return Draft(
+            self.kind,
+            self.to,
+            self.cc,
+            self.subject,
+            self.body,
+            self.source_message_id,
+            bcc=self.bcc,
+            seen_message_id=self.seen_message_id or 0,
+        )
 
 
 @dataclass(frozen=True)
@@ -96,6 +125,10 @@ class Draft:
     body: str
     source_message_id: int | None = None
     forwarded: list[str] = field(default_factory=list)
+    bcc: str = ""
+    seen_message_id: int = 0
+    # When the server last saved it as the agent typed (None: never saved).
+    saved_at: datetime | None = None
 
 
 def _session() -> Any:
@@ -242,17 +275,93 @@ def draft_for(interaction_id: int, kind: str, source_message_id: int | None = No
             body=_editor_body(campaign, interaction, block),
             source_message_id=source.id if source else None,
             forwarded=names,
+            seen_message_id=_newest_id(interaction),
         )
     parent = _parent(interaction)
     to = parent.from_addr if parent and parent.direction == "in" else interaction.customer_email
     history = _history(interaction) if kind == "history" else ""
+    cc: list[str] = []
+    recipients = [to]
+    if kind == "replyall" and parent is not None:
+        recipients, cc = reply_all_recipients(parent, campaign, to)
     return Draft(
         kind=kind,
-        to=to,
-        cc="",
+        to=", ".join(recipients),
+        cc=", ".join(cc),
         subject=f"Re: {_base_subject(interaction)} {token}",
         body=_editor_body(campaign, interaction, history),
+        seen_message_id=_newest_id(interaction),
     )
+
+
+def _newest_id(interaction: Interaction) -> int:
+    return max((m.id for m in interaction.messages), default=0)
+
+
+def own_addresses(campaign: Campaign) -> set[str]:
+    """The campaign's own mailbox addresses, which a reply-all must not write to."""
+    values = (campaign.email_address, campaign.username, campaign.oauth_account)
+    return {v.strip().lower() for v in values if v and "@" in v}
+
+
+def reply_all_recipients(
+    parent: Message, campaign: Campaign, to: str
+) -> tuple[list[str], list[str]]:
+    """The parent's sender and To in To, its Cc in Cc, minus the campaign's own addresses."""
+    own = own_addresses(campaign)
+    seen: set[str] = set()
+
+    def keep(values: list[str]) -> list[str]:
+        kept = []
+        for address in values:
+            folded = address.lower()
+            if folded in own or folded in seen:
+                continue
+            seen.add(folded)
+            kept.append(address)
+        return kept
+
+    recipients = keep([to, *_mail_addresses(parent.to_addrs)])
+    return recipients, keep(_mail_addresses(parent.cc_addrs))
+
+
+def _mail_addresses(value: str) -> list[str]:
+    return [address for _, address in getaddresses([value or ""]) if is_valid_address(address)]
+
+
+def editor_for(
+    interaction_id: int, kind: str, source_message_id: int | None = None
+) -> Draft | None:
+    """The saved draft when there is one (of the kind asked, or any when none is asked),
+    else a new draft of ``kind``; None when nothing is being written."""
+    saved = drafts.of(interaction_id)
+    if saved is not None and kind in ("", saved.kind):
+        return Draft(
+            kind=saved.kind,
+            to=saved.to_addrs,
+            cc=saved.cc_addrs,
+            subject=saved.subject,
+            body=saved.body,
+            source_message_id=saved.source_message_id,
+            forwarded=_forwarded_names(interaction_id, saved.source_message_id, saved.kind),
+            bcc=saved.bcc_addrs,
+            seen_message_id=saved.seen_message_id,
+            saved_at=saved.updated_at,
+        )
+    if kind in ANSWER_KINDS:
+        return draft_for(interaction_id, kind, source_message_id)
+    return None
+
+
+def _forwarded_names(interaction_id: int, source_message_id: int | None, kind: str) -> list[str]:
+    if kind != "forward":
+        return []
+    interaction = portal.visible_interaction(interaction_id)
+    try:
+        source = _source(interaction, source_message_id)
+    except portal.NotFound:
+        return []
+    return [a.filename for a in _forwardable(source)] if source else []
 
 
 def new_draft(campaign_id: int | None = None) -> Draft:
@@ -358,22 +467,25 @@ def _unfilled_error(composed: Composed) -> str:
     )
 
 
-def _checked(composed: Composed) -> tuple[list[str], list[str], str, dict[str, str]]:
+def _checked(composed: Composed) -> tuple[list[str], list[str], list[str], str, dict[str, str]]:
     errors: dict[str, str] = {}
     unfilled = _unfilled_error(composed)
     if unfilled:
         errors["unfilled"] = unfilled
     to = parse_addresses(composed.to, "to", errors)
     cc = parse_addresses(composed.cc, "cc", errors)
+    bcc = parse_addresses(composed.bcc, "bcc", errors)
     if not to and "to" not in errors:
         errors["to"] = "add at least one recipient"
+    if len(to) + len(cc) + len(bcc) > MAX_RECIPIENTS and not errors.keys() & {"to", "cc", "bcc"}:
+        errors["bcc"] = f"at most {MAX_RECIPIENTS} addresses in To, Cc and Bcc together"
     subject = _subject(composed.subject, errors)
     for item in composed.files:
         try:
             check_header_value(item.filename, "file name")
         except HeaderInjectionError:
             errors["files"] = "a file name contains control characters"
-    return to, cc, subject, errors
+    return to, cc, bcc, subject, errors
 
 
 def _with_token(subject: str, interaction_id: int) -> str:
@@ -453,6 +565,7 @@ def _store_message(
     subject: str,
     attachments: list[Attachment],
     parent: Message | None,
+    bcc: Sequence[str] = (),
 ) -> Message:
     in_reply_to, references = _references(parent)
     now = utcnow()
@@ -462,7 +575,8 @@ def _store_message(
         campaign_id=campaign.id,
         direction="out",
         status="queued",
-        kind=composed.kind,
+        # Reply all is a reply with more recipients; the archive keeps the three kinds.
+        kind="reply" if composed.kind == "replyall" else composed.kind,
         message_id=normalize_message_id(new_message_id(links.message_id_domain())),
         in_reply_to=in_reply_to,
         references=references,
@@ -470,6 +584,7 @@ def _store_message(
         from_name=campaign.from_name,
         to_addrs=", ".join(to),
         cc_addrs=", ".join(cc),
+        bcc_addrs=", ".join(bcc),
         subject=_with_token(subject, interaction.id)[:998],
         text=body,
         html=text_to_html(body),
@@ -503,6 +618,16 @@ def _take(interaction: Interaction) -> None:
         interaction.closed_at = None
 
 
+def _check_collision(interaction: Interaction, composed: Composed) -> None:
+    """Someone else wrote since the editor opened: NewerMessages, unless the agent
+    already saw those (the form then carries the newest id they were shown)."""
+    if composed.seen_message_id is None:
+        return
+    newer = collision.newer_messages(interaction.id, composed.seen_message_id, portal.my_id())
+    if newer:
+        raise NewerMessages([collision.describe(m) for m in newer], newer[-1].id)
+
+
 def answer(interaction_id: int, composed: Composed) -> Message:
     """Store a reply, reply with history or forward, then ask for it to be sent."""
     if composed.kind not in ANSWER_KINDS:
@@ -511,7 +636,7 @@ def answer(interaction_id: int, composed: Composed) -> Message:
     if not portal.may_answer(interaction):
         raise portal.NotAllowed("this interaction is assigned to another agent")
     campaign = _session().get(Campaign, interaction.campaign_id)
-    to, cc, subject, errors = _checked(composed)
+    to, cc, bcc, subject, errors = _checked(composed)
     source = None
     if composed.kind == "forward":
         try:
@@ -520,15 +645,19 @@ def answer(interaction_id: int, composed: Composed) -> Message:
             errors["source_message_id"] = "that message is not in this conversation"
     if errors:
         raise ComposeError(errors)
+    _check_collision(interaction, composed)
     attachments = _forwarded(source) + _stored_uploads(composed.files)
     parent = None if composed.kind == "forward" else _parent(interaction)
     previous_agent = interaction.agent_id
     _take(interaction)
-    message = _store_message(interaction, campaign, composed, to, cc, subject, attachments, parent)
+    message = _store_message(
+        interaction, campaign, composed, to, cc, subject, attachments, parent, bcc
+    )
     if composed.kind != "forward" and interaction.first_response_at is None:
         interaction.first_response_at = message.created_at
     for agent_id in {previous_agent, interaction.agent_id} - {None}:
         presence.recount_active(agent_id)  # type: ignore[arg-type]
+    drafts.remove(interaction.id, portal.my_id())
     _session().commit()
     enqueue("ucmail.outbound.send", message.id)
     return message
@@ -537,7 +666,7 @@ def answer(interaction_id: int, composed: Composed) -> Message:
 def start(campaign_id: int, composed: Composed) -> Interaction:
     """A new interaction the agent starts; it lands in their own tray."""
     campaign = _usable_campaign(campaign_id)
-    to, cc, subject, errors = _checked(composed)
+    to, cc, bcc, subject, errors = _checked(composed)
     if not subject and "subject" not in errors:
         errors["subject"] = "write a subject"
     if errors:
@@ -562,7 +691,7 @@ def start(campaign_id: int, composed: Composed) -> Interaction:
     session.add(interaction)
     session.flush()
     new = Composed(kind="new", to=composed.to, cc=composed.cc, body=composed.body)
-    message = _store_message(interaction, campaign, new, to, cc, subject, attachments, None)
+    message = _store_message(interaction, campaign, new, to, cc, subject, attachments, None, bcc)
     presence.recount_active(portal.my_id())
     session.commit()
     enqueue("ucmail.outbound.send", message.id)
@@ -574,9 +703,12 @@ __all__ = [
     "Composed",
     "Draft",
     "NewFile",
+    "NewerMessages",
     "answer",
     "campaigns_for_new",
     "draft_for",
+    "editor_for",
+    "reply_all_recipients",
     "new_draft",
     "signature",
     "signature_block",

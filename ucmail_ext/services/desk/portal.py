@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +25,7 @@ from ucmail_ext.dispatch import enqueue
 from ucmail_ext.extension import current_agent, get_state
 from ucmail_ext.models import AgentState, Campaign, Interaction, Message, utcnow
 from ucmail_ext.services.access import visible_campaign_ids
-from ucmail_ext.services.desk import presence
+from ucmail_ext.services.desk import dispositions, notes, presence
 from ucmail_ext.services.mail_view import (
     MessageView,
     NotFound,
@@ -84,6 +84,19 @@ class ConversationView:
     mine: bool
     can_answer: bool
     messages: list[MessageView]
+    notes: list[notes.NoteView] = field(default_factory=list)
+    dispositions: list[str] = field(default_factory=list)
+    disposition_required: bool = False
+    disposition: str = ""
+
+    @property
+    def newest_message_id(self) -> int:
+        """What the editor remembers as "seen": a newer message is a collision."""
+        return max((m.id for m in self.messages), default=0)
+
+    def timeline(self) -> list[MessageView | notes.NoteView]:
+        """Messages and notes together, oldest first, as they happened."""
+        return sorted([*self.messages, *self.notes], key=lambda item: item.at)
 
 
 @dataclass(frozen=True)
@@ -214,6 +227,10 @@ def conversation(
     """The whole conversation and the customer's details, for the right-hand side."""
     interaction = visible_interaction(interaction_id, user)
     campaign = _session().get(Campaign, interaction.campaign_id)
+    mine = interaction.state == "assigned" and interaction.agent_id == my_id(user)
+    if mine:
+        interaction.agent_seen_at = utcnow()
+        _session().commit()
     return ConversationView(
         id=interaction.id,
         campaign_id=interaction.campaign_id,
@@ -223,24 +240,34 @@ def conversation(
         subject=interaction.subject,
         state=interaction.state,
         agent_id=interaction.agent_id,
-        mine=interaction.state == "assigned" and interaction.agent_id == my_id(user),
+        mine=mine,
         can_answer=may_answer(interaction, user),
         messages=[
             message_view(m, inline_url, image_origin, show_images, outgoing_html=False)
             for m in conversation_messages(interaction)
         ],
+        notes=notes.notes_of(interaction.id),
+        dispositions=dispositions.options(campaign),
+        disposition_required=dispositions.required(campaign),
+        disposition=interaction.disposition,
     )
 
 
-def close(interaction_id: int, user: Any = None) -> Interaction:
-    """Done: the agent's slot frees up, so routing runs again."""
+def close(interaction_id: int, disposition: str = "", user: Any = None) -> Interaction:
+    """Done: the agent's slot frees up, so routing runs again.
+
+    A campaign that requires a close reason refuses a close without one
+    (``dispositions.DispositionError``), leaving the interaction open.
+    """
     interaction = visible_interaction(interaction_id, user)
     if interaction.state == "closed":
         return interaction
     if not may_answer(interaction, user):
         raise NotAllowed("this interaction is assigned to another agent")
+    reason = dispositions.chosen(_session().get(Campaign, interaction.campaign_id), disposition)
     holder = interaction.agent_id
     interaction.state = "closed"
+    interaction.disposition = reason
     interaction.closed_at = utcnow()
     if holder is None:
         interaction.agent_id = my_id(user)

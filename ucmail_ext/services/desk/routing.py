@@ -21,17 +21,17 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from ucmail_ext.extension import get_state
 from ucmail_ext.models import AgentState, Campaign, Interaction, Member, utcnow
 from ucmail_ext.models.campaign import STRATEGIES
-from ucmail_ext.services import metrics, schedules
-from ucmail_ext.services.desk import presence
+from ucmail_ext.services import audit, metrics, schedules
+from ucmail_ext.services.desk import notes, presence
 
 _NEVER = datetime.min.replace(tzinfo=UTC)
 
@@ -342,8 +342,78 @@ def campaigns_with_queue() -> list[int]:
     )
 
 
+# --------------------------------------------------------------------------- offline agents
+
+
+def _offline_since(cutoff: datetime) -> Any:
+    """Agents whose last sign of life is older than ``cutoff`` (or who never had one)."""
+    return or_(
+        AgentState.last_heartbeat_at < cutoff,
+        and_(AgentState.last_heartbeat_at.is_(None), AgentState.since < cutoff),
+    )
+
+
+def requeue_offline(now: datetime | None = None) -> list[int]:
+    """Interactions of agents offline longer than their campaign allows go back to its queue.
+
+    Off unless a campaign sets ``offline_requeue_minutes``. Each move is conditional
+    on the owner still being the offline agent, so an agent coming back (or a
+    transfer) at the same moment keeps what they hold.
+    """
+    moment = now or utcnow()
+    session = _session()
+    campaigns = session.execute(
+        select(Campaign.id, Campaign.offline_requeue_minutes).where(
+            Campaign.offline_requeue_minutes > 0, Campaign.deleted_at.is_(None)
+        )
+    ).all()
+    moved: list[int] = []
+    for campaign_id, minutes in campaigns:
+        cutoff = moment - timedelta(minutes=int(minutes))
+        # An agent with no presence row at all has never been online.
+        gone = or_(
+            ~exists().where(AgentState.agent_id == Interaction.agent_id),
+            exists().where(AgentState.agent_id == Interaction.agent_id, _offline_since(cutoff)),
+        )
+        rows = session.execute(
+            select(Interaction.id, Interaction.agent_id).where(
+                Interaction.campaign_id == campaign_id,
+                Interaction.state == "assigned",
+                Interaction.agent_id.is_not(None),
+                gone,
+            )
+        ).all()
+        for interaction_id, agent_id in rows:
+            result = session.execute(
+                update(Interaction)
+                .where(
+                    Interaction.id == interaction_id,
+                    Interaction.state == "assigned",
+                    Interaction.agent_id == agent_id,
+                )
+                .values(state="queued", agent_id=None, assigned_at=None, agent_seen_at=None)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount != 1:
+                continue
+            interaction = session.get(Interaction, interaction_id)
+            line = f"Back to the queue: the agent was offline for more than {minutes} minutes"
+            notes.add_line(interaction, "requeue", line, None, "ucmail")
+            audit.record("ucmail", "requeue", agent_id, f"interaction {interaction_id}: {line}")
+            presence.recount_active(agent_id)
+            session.commit()
+            moved.append(interaction_id)
+    if not campaigns:
+        session.rollback()
+    return moved
+
+
 def route_all(now: datetime | None = None) -> list[RouteDecision]:
-    """Every campaign with a queue: the beat tick and the answer to a status change."""
+    """Every campaign with a queue: the beat tick and the answer to a status change.
+
+    Offline agents' interactions are requeued first, so the same pass routes them.
+    """
+    requeue_offline(now)
     decisions: list[RouteDecision] = []
     for campaign_id in campaigns_with_queue():
         decisions.extend(route(campaign_id, now))
@@ -358,6 +428,7 @@ __all__ = [
     "candidates_for",
     "local_day_start",
     "order_candidates",
+    "requeue_offline",
     "rules_of",
     "route",
     "route_all",

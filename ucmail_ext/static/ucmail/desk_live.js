@@ -1,0 +1,110 @@
+// The open conversation, live: who else is viewing or typing, messages that arrived
+// after the editor opened, and the draft saved on the server as the agent types.
+// Reads the composer's fields by id (the body through composerBody(), so a rich-text
+// editor that keeps #composer-body's value in sync needs no change here).
+(function () {
+  "use strict";
+  var root = document.getElementById("ucmail-conversation");
+  if (!root || !window.ucmail) return;
+  var composer = document.getElementById("ucmail-composer");
+  var POLL_MS = parseInt(ucmail.meta("ucmail-live-poll-ms"), 10) || 2000;
+  var SAVE_AFTER_MS = 1000;
+  var TYPING_MS = 3000;
+  var lastTyped = 0;
+  var submitting = false;
+
+  function field(id) { var el = document.getElementById(id); return el ? el.value : ""; }
+  function composerBody() { return field("composer-body"); }
+  function seenId() { return parseInt(field("composer-seen"), 10) || 0; }
+  function clock(iso) {
+    var d = iso ? new Date(iso) : new Date();
+    return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  }
+
+  // ------------------------------------------------------------------ viewers
+  var viewers = document.getElementById("desk-viewers");
+  var newerLive = document.getElementById("newer-live");
+  function showViewers(list) {
+    if (!viewers) return;
+    if (!list.length) { viewers.hidden = true; viewers.textContent = ""; return; }
+    var typing = list.filter(function (v) { return v.typing; }).map(function (v) { return v.name; });
+    var looking = list.filter(function (v) { return !v.typing; }).map(function (v) { return v.name; });
+    var parts = [];
+    if (typing.length) parts.push(typing.join(", ") + (typing.length > 1 ? " are typing…" : " is typing…"));
+    if (looking.length) parts.push(looking.join(", ") + (looking.length > 1 ? " are also viewing" : " is also viewing"));
+    viewers.textContent = parts.join(" · ");
+    viewers.classList.toggle("typing", typing.length > 0);
+    viewers.hidden = false;
+  }
+  function showNewer(list) {
+    if (!newerLive) return;
+    if (!list.length) { newerLive.hidden = true; newerLive.textContent = ""; return; }
+    newerLive.textContent = "";
+    var head = document.createElement("strong");
+    head.textContent = list.length === 1 ? "A new message arrived while you were writing:" :
+      list.length + " new messages arrived while you were writing:";
+    newerLive.appendChild(head);
+    list.forEach(function (m) {
+      var p = document.createElement("span");
+      p.className = "excerpt";
+      p.textContent = m.from + ": " + m.excerpt;
+      newerLive.appendChild(p);
+    });
+    newerLive.hidden = false;
+  }
+  function tick() {
+    if (document.hidden) { setTimeout(tick, POLL_MS); return; }
+    var payload = { typing: Date.now() - lastTyped < TYPING_MS };
+    if (composer) payload.seen_message_id = seenId();
+    ucmail.request(root.dataset.liveUrl, { method: "POST", json: payload })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (data) {
+        if (!data) return;
+        showViewers(data.viewers || []);
+        if (composer) showNewer(data.newer || []);
+      })
+      .catch(function () {})
+      .then(function () { setTimeout(tick, POLL_MS); });
+  }
+  tick();
+
+  // ------------------------------------------------------------------ drafts
+  if (!composer) return;
+  var status = document.getElementById("draft-status");
+  var timer = null;
+  function values() {
+    var source = composer.querySelector("input[name=source_message_id]");
+    return {
+      kind: composer.querySelector("input[name=kind]").value,
+      to: field("composer-to"),
+      cc: field("composer-cc"),
+      bcc: field("composer-bcc"),
+      subject: field("composer-subject"),
+      body: composerBody(),
+      source_message_id: source ? parseInt(source.value, 10) : null,
+      seen_message_id: seenId()
+    };
+  }
+  function save(keepalive) {
+    clearTimeout(timer);
+    timer = null;
+    if (submitting) return;
+    if (status) status.textContent = "Saving draft…";
+    ucmail.request(composer.dataset.draftUrl, { method: "POST", json: values(), keepalive: !!keepalive })
+      .then(function (r) { return r.json().then(function (data) { return { ok: r.ok, data: data }; }); })
+      .then(function (result) {
+        if (!status) return;
+        status.textContent = result.ok ? "Draft saved " + clock(result.data.saved_at)
+          : "Draft not saved: " + (result.data.error || "try again");
+        status.dataset.savedAt = result.ok ? result.data.saved_at : "";
+      })
+      .catch(function () { if (status) status.textContent = "Draft not saved (offline?)"; });
+  }
+  composer.addEventListener("input", function () {
+    lastTyped = Date.now();
+    clearTimeout(timer);
+    timer = setTimeout(save, SAVE_AFTER_MS);
+  });
+  composer.addEventListener("submit", function () { submitting = true; clearTimeout(timer); });
+  window.addEventListener("pagehide", function () { if (timer) save(true); });
+})();
