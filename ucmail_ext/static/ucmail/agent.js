@@ -46,47 +46,200 @@
   var openId = root.dataset.openId ? parseInt(root.dataset.openId, 10) : null;
 
   // ------------------------------------------------------------------ tray
+  // Longest wait first (the server sorts); the wait ticks here every second and
+  // takes the campaign's threshold colour; "New" marks what the agent has not opened.
   var tray = document.getElementById("ucmail-tray");
   var known = {};
   if (tray) Array.prototype.forEach.call(tray.children, function (li) { known[li.dataset.id] = true; });
+  var firstLoad = true;
 
-  function trayItem(item, isNew) {
+  function span(className, value) {
+    var el = document.createElement("span");
+    el.className = className;
+    if (value !== undefined) ucmail.text(el, value);
+    return el;
+  }
+
+  function trayItem(item) {
     var li = document.createElement("li");
     li.dataset.id = String(item.id);
-    var classes = [];
+    li.dataset.campaignId = String(item.campaign_id || "");
+    li.dataset.waitingSince = item.waiting_since || "";
+    li.dataset.warning = String(item.warning_seconds || 0);
+    li.dataset.critical = String(item.critical_seconds || 0);
+    var classes = ["tray-item"];
     if (item.awaiting_answer) classes.push("awaiting");
     if (item.id === openId) classes.push("open");
-    if (isNew) classes.push("new");
     li.className = classes.join(" ");
     var a = document.createElement("a");
     a.href = root.dataset.openUrl + "?open=" + encodeURIComponent(item.id);
-    var subject = document.createElement("span");
-    subject.className = "subject";
-    ucmail.text(subject, item.subject || "(no subject)");
-    var meta = document.createElement("span");
-    meta.className = "meta";
-    ucmail.text(meta, (item.customer_name || item.customer_email) + " · " + item.campaign);
-    a.appendChild(subject);
-    a.appendChild(meta);
+    if (item.id === openId) a.setAttribute("aria-current", "true");
+    var line = span("tray-line");
+    var subject = span("subject");
+    if (item["new"]) { subject.appendChild(span("tray-new", "New")); subject.appendChild(document.createTextNode(" ")); }
+    subject.appendChild(document.createTextNode(item.subject || "(no subject)"));
+    line.appendChild(subject);
+    if (item.waiting_since) {
+      var wait = span("tray-wait");
+      wait.title = "Waiting since the customer's first unanswered message";
+      line.appendChild(wait);
+    }
+    a.appendChild(line);
+    a.appendChild(span("meta", (item.customer_name || item.customer_email) + " · " + item.campaign));
+    if (item.transfer_note) a.appendChild(span("tray-transfer", item.transfer_note));
     li.appendChild(a);
     return li;
   }
 
-  function renderTray(data) {
+  // The threshold colour and the h:mm:ss wait of every line, from its data attributes.
+  function tick() {
+    if (!tray) return;
+    var now = Date.now();
+    Array.prototype.forEach.call(tray.children, function (li) {
+      var since = li.dataset.waitingSince ? Date.parse(li.dataset.waitingSince) : NaN;
+      var wait = li.querySelector(".tray-wait");
+      var level = "";
+      if (!isNaN(since)) {
+        var seconds = (now - since) / 1000;
+        var warning = parseInt(li.dataset.warning, 10) || 0, critical = parseInt(li.dataset.critical, 10) || 0;
+        if (critical && seconds >= critical) level = "critical";
+        else if (warning && seconds >= warning) level = "warning";
+        if (wait) ucmail.text(wait, ucmail.duration(seconds));
+      }
+      li.classList.toggle("threshold-warning", level === "warning");
+      li.classList.toggle("threshold-critical", level === "critical");
+    });
+  }
+
+  function renderCounts(counts) {
+    var list = document.getElementById("tray-counts");
+    if (!list || !counts) return;
     var fragment = document.createDocumentFragment();
-    var seen = {};
+    counts.forEach(function (c) {
+      var li = document.createElement("li");
+      li.dataset.campaignId = String(c.campaign_id);
+      li.appendChild(span("name", c.name));
+      li.appendChild(document.createTextNode(" "));
+      li.appendChild(span("count", c.total));
+      if (c.waiting) { li.appendChild(document.createTextNode(" ")); li.appendChild(span("waiting", c.waiting + " waiting")); }
+      fragment.appendChild(li);
+    });
+    list.replaceChildren(fragment);
+  }
+
+  function renderTray(data) {
+    var focusedId = document.activeElement && tray.contains(document.activeElement) ?
+      document.activeElement.closest("li").dataset.id : null;
+    var fragment = document.createDocumentFragment();
+    var seen = {}, arrived = [];
     data.items.forEach(function (item) {
       var key = String(item.id);
-      fragment.appendChild(trayItem(item, !known[key]));
+      fragment.appendChild(trayItem(item));
+      if (!known[key]) arrived.push(item);
       seen[key] = true;
     });
     known = seen;
     tray.replaceChildren(fragment);
+    if (focusedId) {
+      var again = tray.querySelector('li[data-id="' + focusedId + '"] a');
+      if (again) again.focus();
+    }
+    tick();
+    if (arrived.length && !firstLoad) {
+      ucmail.text(document.getElementById("tray-announce"), arrived.length === 1 ?
+        "New in your tray: " + (arrived[0].subject || "(no subject)") : arrived.length + " new interactions in your tray");
+    }
+    firstLoad = false;
+    renderCounts(data.counts);
     ucmail.text(document.getElementById("tray-count"), data.items.length);
     document.getElementById("tray-empty").hidden = data.items.length > 0;
     if (data.status) ucmail.text(document.getElementById("agent-status-label"), data.status.label);
   }
-  if (tray) ucmail.poll(root.dataset.trayUrl, renderTray);
+  if (tray) {
+    tick();
+    setInterval(tick, 1000);
+    ucmail.poll(root.dataset.trayUrl, renderTray);
+  }
+
+  // ------------------------------------------------------------------ times
+  // Message times in the agent's own time zone (the server writes UTC ISO stamps).
+  var FORMAT = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+  Array.prototype.forEach.call(document.querySelectorAll("time.local-time[datetime]"), function (el) {
+    var when = Date.parse(el.getAttribute("datetime"));
+    if (!isNaN(when)) { ucmail.text(el, FORMAT.format(new Date(when))); el.title = el.getAttribute("datetime"); }
+  });
+
+  // ------------------------------------------------------------------ shortcuts
+  // Gmail-like single keys, never while typing in a field; listed in #shortcuts-help.
+  var ACTIONS = { r: "action-reply", a: "action-reply-all", f: "action-forward", c: "action-close" };
+  var help = document.getElementById("shortcuts-help");
+  Object.keys(ACTIONS).forEach(function (key) {
+    var el = document.getElementById(ACTIONS[key]);
+    if (el) el.setAttribute("aria-keyshortcuts", key);
+  });
+
+  function typing(target) {
+    if (!target || !target.closest) return false;
+    return !!target.closest("input, textarea, select, [contenteditable=''], [contenteditable=true]");
+  }
+  function trayLinks() { return tray ? Array.prototype.slice.call(tray.querySelectorAll("li > a")) : []; }
+  function moveInTray(step) {
+    var links = trayLinks();
+    if (!links.length) return;
+    var at = links.indexOf(document.activeElement);
+    if (at === -1) {
+      var open = tray.querySelector("li.open > a");
+      at = open ? links.indexOf(open) : (step > 0 ? -1 : links.length);
+    }
+    links[Math.max(0, Math.min(links.length - 1, at + step))].focus();
+  }
+  function openNote() {
+    var note = document.getElementById("note");
+    if (!note) return;
+    note.open = true;
+    var body = document.getElementById("note-body");
+    if (body) body.focus();
+  }
+  function activate(id) {
+    var el = document.getElementById(id);
+    if (!el) return false;
+    if (id === "action-close") {
+      var reason = document.getElementById("close-disposition");
+      if (reason && reason.required && !reason.value) { reason.focus(); return true; }
+    }
+    el.click();
+    return true;
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.defaultPrevented || event.altKey || event.metaKey) return;
+    if (event.ctrlKey) {
+      if (event.key === "Enter" && typing(event.target) && event.target.closest("#ucmail-composer")) {
+        event.preventDefault();
+        var send = document.getElementById("composer-send");
+        if (send) send.click();
+      }
+      return;
+    }
+    if (typing(event.target) || (help && help.open)) return;
+    var key = event.key;
+    if (key === "j" || key === "ArrowDown") {
+      if (key === "ArrowDown" && !(tray && tray.contains(event.target))) return;
+      event.preventDefault(); moveInTray(1);
+    } else if (key === "k" || key === "ArrowUp") {
+      if (key === "ArrowUp" && !(tray && tray.contains(event.target))) return;
+      event.preventDefault(); moveInTray(-1);
+    } else if (key === "?") {
+      if (help && help.showModal) { event.preventDefault(); help.showModal(); }
+    } else if (key === "/") {
+      var search = document.querySelector(".agent-search input[type=search]");
+      if (search) { event.preventDefault(); search.focus(); }
+    } else if (key === "n") {
+      event.preventDefault(); openNote();
+    } else if (ACTIONS[key]) {
+      if (activate(ACTIONS[key])) event.preventDefault();
+    }
+  });
 
   // ------------------------------------------------------------------ chat
   var chat = document.getElementById("ucmail-chat");
