@@ -126,9 +126,11 @@ def _page(
     query = request.args.get("q", "")
     results = portal.search(query, parse_page(request.args.get("page"))) if query else None
     agent_id = current_agent_id() or ""
+    tray = portal.tray()
     return render_template(
         "ucmail/agent/portal.html",
-        tray=portal.tray(),
+        tray=tray,
+        tray_counts=portal.tray_counts(tray),
         status=portal.agent_status(),
         conversation=conversation,
         draft=draft,
@@ -378,8 +380,11 @@ inline_image.ucmail_roles = ("agent", "supervisor")  # type: ignore[attr-defined
 @agent_bp.get("/tray.json")
 @require_role("agent")
 def tray_json() -> ResponseReturnValue:
+    items = portal.tray()
     return jsonify(
-        items=[item.as_dict() for item in portal.tray()], status=portal.agent_status().as_dict()
+        items=[item.as_dict() for item in items],
+        counts=[count.as_dict() for count in portal.tray_counts(items)],
+        status=portal.agent_status().as_dict(),
     )
 
 

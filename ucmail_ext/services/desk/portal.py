@@ -11,6 +11,7 @@ remote images held back until asked for, cid images through signed links.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from ucmail_ext.dispatch import enqueue
 from ucmail_ext.extension import current_agent, get_state
 from ucmail_ext.models import AgentState, Campaign, Interaction, Message, utcnow
 from ucmail_ext.services.access import visible_campaign_ids
-from ucmail_ext.services.desk import dispositions, notes, presence
+from ucmail_ext.services.desk import dispositions, notes, presence, waiting
 from ucmail_ext.services.mail_view import (
     MessageView,
     NotFound,
@@ -36,6 +37,7 @@ from ucmail_ext.services.mail_view import (
 from ucmail_ext.services.pagination import Page, paginate
 
 MAX_QUERY = 200
+_NO_LIMITS = waiting.Thresholds(0, 0)
 
 
 class NotAllowed(PermissionError):
@@ -55,6 +57,25 @@ class TrayItem:
     last_message_at: datetime
     awaiting_answer: bool
     flagged: bool
+    campaign_id: int = 0
+    # The customer's first unanswered message (None: they have our answer).
+    waiting_since: datetime | None = None
+    # A customer message the holder has not opened yet (tray only).
+    new: bool = False
+    # "warning" / "critical" by the campaign's thresholds, "" below them.
+    threshold: str = ""
+    warning_seconds: int = 0
+    critical_seconds: int = 0
+
+    @property
+    def waited(self) -> str:
+        """The wait as the page first shows it (h:mm:ss); the browser keeps it ticking."""
+        seconds = waiting.seconds_since(self.waiting_since, utcnow())
+        if seconds is None:
+            return ""
+        hours, rest = divmod(int(seconds), 3600)
+        minutes, secs = divmod(rest, 60)
+        return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -68,6 +89,12 @@ class TrayItem:
             "last_message_at": self.last_message_at.isoformat(),
             "awaiting_answer": self.awaiting_answer,
             "flagged": self.flagged,
+            "campaign_id": self.campaign_id,
+            "waiting_since": self.waiting_since.isoformat() if self.waiting_since else None,
+            "new": self.new,
+            "threshold": self.threshold,
+            "warning_seconds": self.warning_seconds,
+            "critical_seconds": self.critical_seconds,
         }
 
 
@@ -140,21 +167,6 @@ def may_answer(interaction: Interaction, user: Any = None) -> bool:
 # --------------------------------------------------------------------------- tray and search
 
 
-def _awaiting(interaction_ids: list[int]) -> set[int]:
-    """Interactions whose newest message came from the customer."""
-    if not interaction_ids:
-        return set()
-    newest = (
-        select(Message.interaction_id, Message.direction, Message.id)
-        .where(Message.interaction_id.in_(interaction_ids))
-        .order_by(Message.interaction_id, Message.id.desc())
-    )
-    seen: dict[int, str] = {}
-    for interaction_id, direction, _ in _session().execute(newest):
-        seen.setdefault(interaction_id, direction)
-    return {i for i, direction in seen.items() if direction == "in"}
-
-
 def _items(rows: list[Interaction]) -> list[TrayItem]:
     names = dict(
         _session()
@@ -165,7 +177,9 @@ def _items(rows: list[Interaction]) -> list[TrayItem]:
         )
         .all()
     )
-    awaiting = _awaiting([row.id for row in rows])
+    waits = waiting.waits([row.id for row in rows])
+    limits = waiting.thresholds({row.campaign_id for row in rows})
+    now = utcnow()
     return [
         TrayItem(
             id=row.id,
@@ -177,22 +191,65 @@ def _items(rows: list[Interaction]) -> list[TrayItem]:
             agent_id=row.agent_id,
             arrived_at=row.arrived_at,
             last_message_at=row.last_message_at,
-            awaiting_answer=row.id in awaiting,
+            awaiting_answer=row.id in waits and waits[row.id].since is not None,
             flagged=row.flagged,
+            campaign_id=row.campaign_id,
+            waiting_since=waits[row.id].since if row.id in waits else None,
+            new=row.state == "assigned" and waiting.is_new(row, waits.get(row.id)),
+            threshold=limits.get(row.campaign_id, _NO_LIMITS).level(
+                waiting.seconds_since(waits[row.id].since if row.id in waits else None, now)
+            ),
+            warning_seconds=limits.get(row.campaign_id, _NO_LIMITS).warning,
+            critical_seconds=limits.get(row.campaign_id, _NO_LIMITS).critical,
         )
         for row in rows
     ]
 
 
+def _longest_waiting_first(item: TrayItem) -> tuple[int, float]:
+    """Waiting customers first, longest wait on top; then the rest, newest activity first."""
+    if item.waiting_since is not None:
+        return (0, item.waiting_since.timestamp())
+    return (1, -item.last_message_at.timestamp())
+
+
+@dataclass(frozen=True)
+class CampaignCount:
+    campaign_id: int
+    name: str
+    total: int
+    waiting: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def tray_counts(items: list[TrayItem]) -> list[CampaignCount]:
+    """How many of the tray's interactions (and waiting customers) each campaign has."""
+    counts: dict[int, CampaignCount] = {}
+    for item in items:
+        seen = counts.get(
+            item.campaign_id, CampaignCount(item.campaign_id, item.campaign_name, 0, 0)
+        )
+        counts[item.campaign_id] = CampaignCount(
+            seen.campaign_id,
+            seen.name,
+            seen.total + 1,
+            seen.waiting + (item.waiting_since is not None),
+        )
+    return sorted(counts.values(), key=lambda c: (c.name.lower(), c.campaign_id))
+
+
 def tray(user: Any = None) -> list[TrayItem]:
-    """The interactions assigned to this agent, newest activity first."""
+    """The interactions assigned to this agent, the customer waiting longest first."""
     stmt = (
         select(Interaction)
         .where(Interaction.agent_id == my_id(user), Interaction.state == "assigned")
         .order_by(Interaction.last_message_at.desc(), Interaction.id.desc())
         .limit(500)
     )
-    return _items(list(_session().scalars(_visible_filter(stmt, user))))
+    items = _items(list(_session().scalars(_visible_filter(stmt, user))))
+    return sorted(items, key=_longest_waiting_first)
 
 
 def search(query: str, page: int = 1, user: Any = None) -> Page[TrayItem]:
