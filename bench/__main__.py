@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ("ingest", "dialer", "routing", "screens", "scale_idle")
+BENCHES = ("ingest", "dialer", "routing", "screens", "scale", "scale_idle")
 
 
 def main(argv: list[str]) -> int:
