@@ -10,6 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.agent.desk_fixtures import desk  # noqa: F401  (issue 12: SQLite and PostgreSQL)
 from tests.agent.helpers import member_campaign
 from tests.fixtures.app import csrf_token
 from tests.fixtures.servers import SmtpSink

@@ -24,7 +24,7 @@ from sqlalchemy import Select, or_, select
 from ucmail_ext.auth import agent_id_of, has_role
 from ucmail_ext.dispatch import enqueue
 from ucmail_ext.extension import current_agent, get_state
-from ucmail_ext.models import AgentState, Campaign, Interaction, Message, utcnow
+from ucmail_ext.models import AgentState, Campaign, Interaction, Message, Note, utcnow
 from ucmail_ext.services.access import visible_campaign_ids
 from ucmail_ext.services.desk import dispositions, notes, presence, waiting
 from ucmail_ext.services.mail_view import (
@@ -57,6 +57,8 @@ class TrayItem:
     last_message_at: datetime
     awaiting_answer: bool
     flagged: bool
+    # The transfer line that put it here, until the new holder opens it.
+    transfer_note: str = ""
     campaign_id: int = 0
     # The customer's first unanswered message (None: they have our answer).
     waiting_since: datetime | None = None
@@ -89,6 +91,7 @@ class TrayItem:
             "last_message_at": self.last_message_at.isoformat(),
             "awaiting_answer": self.awaiting_answer,
             "flagged": self.flagged,
+            "transfer_note": self.transfer_note,
             "campaign_id": self.campaign_id,
             "waiting_since": self.waiting_since.isoformat() if self.waiting_since else None,
             "new": self.new,
@@ -167,6 +170,18 @@ def may_answer(interaction: Interaction, user: Any = None) -> bool:
 # --------------------------------------------------------------------------- tray and search
 
 
+def _transfer_notes(interaction_ids: list[int]) -> dict[int, str]:
+    """The newest transfer line of each interaction not yet opened by its new holder."""
+    if not interaction_ids:
+        return {}
+    rows = _session().execute(
+        select(Note.interaction_id, Note.body)
+        .where(Note.interaction_id.in_(interaction_ids), Note.kind == "transfer")
+        .order_by(Note.id)
+    )
+    return dict(rows.all())
+
+
 def _items(rows: list[Interaction]) -> list[TrayItem]:
     names = dict(
         _session()
@@ -180,6 +195,9 @@ def _items(rows: list[Interaction]) -> list[TrayItem]:
     waits = waiting.waits([row.id for row in rows])
     limits = waiting.thresholds({row.campaign_id for row in rows})
     now = utcnow()
+    transferred = _transfer_notes(
+        [r.id for r in rows if r.state == "assigned" and not r.agent_seen_at]
+    )
     return [
         TrayItem(
             id=row.id,
@@ -193,6 +211,7 @@ def _items(rows: list[Interaction]) -> list[TrayItem]:
             last_message_at=row.last_message_at,
             awaiting_answer=row.id in waits and waits[row.id].since is not None,
             flagged=row.flagged,
+            transfer_note=transferred.get(row.id, ""),
             campaign_id=row.campaign_id,
             waiting_since=waits[row.id].since if row.id in waits else None,
             new=row.state == "assigned" and waiting.is_new(row, waits.get(row.id)),
