@@ -3,7 +3,9 @@ queue state comes from the database, and processes add up in multiprocess mode."
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -189,3 +191,20 @@ def test_without_prometheus_client_the_endpoint_says_what_to_install() -> None:
     out = _run({}, blocker, APP, scrape_both)
     assert out.startswith("501 ") and "pip install 'ucmail_ext[metrics]'" in out
     assert out.strip().endswith("200")
+
+
+def test_sample_dashboard_only_queries_metrics_we_export(app: Flask) -> None:
+    dashboard = json.loads((ROOT / "contrib" / "grafana" / "ucmail.json").read_text())
+    queried = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", [])
+        for name in re.findall(r"\bucmail_[a-z_]+", target["expr"])
+    }
+    families = set(scrape(app.test_client()))
+    missing = {
+        name
+        for name in queried
+        if name not in families and re.sub(r"_(total|bucket|count|sum)$", "", name) not in families
+    }
+    assert queried and not missing, missing
