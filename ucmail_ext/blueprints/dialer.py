@@ -22,6 +22,7 @@ from ucmail_ext.auth import body_limit, current_agent_id, require_role
 from ucmail_ext.blueprints.common import form_fields, make_blueprint, schedule_rows
 from ucmail_ext.services.access import visible_campaign_ids
 from ucmail_ext.services.admin.campaigns import live_campaigns
+from ucmail_ext.services.dialer import charts as dialer_charts
 from ucmail_ext.services.dialer import dialers as service
 from ucmail_ext.services.dialer import lists as dialer_lists
 from ucmail_ext.services.dialer import recovery as dialer_recovery
@@ -223,7 +224,19 @@ def list_detail(list_id: int) -> ResponseReturnValue:
         ),
         record_state=state,
         record_states=dialer_lists.RESULT_FILTERS,
+        charts=dialer_charts.list_charts(dialer_list),
     )
+
+
+@dialer_bp.get("/lists/<int:list_id>/charts")
+@require_role("supervisor")
+def list_charts(list_id: int) -> ResponseReturnValue:
+    """The list's charts as an HTML fragment, refreshed by the page (static/charts.js)."""
+    dialer_list = _visible_list(list_id)
+    html = render_template(
+        "ucmail/dialer/_charts.html", charts=dialer_charts.list_charts(dialer_list)
+    )
+    return jsonify(html=html)
 
 
 @dialer_bp.get("/lists/<int:list_id>/records.csv")

@@ -84,7 +84,18 @@ def index() -> ResponseReturnValue:
         "ucmail/supervision/index.html",
         campaigns=supervision.selectable_campaigns(),
         selected=set(_campaign_args()),
+        charts=supervision.today_charts(_campaign_args()),
     )
+
+
+@supervision_bp.get("/charts")
+@require_role("supervisor")
+def charts() -> ResponseReturnValue:
+    """The hourly charts as an HTML fragment, refreshed by the page (static/charts.js)."""
+    html = render_template(
+        "ucmail/supervision/_charts.html", charts=supervision.today_charts(_campaign_args())
+    )
+    return jsonify(html=html)
 
 
 @supervision_bp.get("/feed")

@@ -23,6 +23,7 @@ from ucmail_ext.services.admin.members import user_name
 from ucmail_ext.services.desk import presence
 from ucmail_ext.services.desk.rating import campaign_rating_summary
 from ucmail_ext.services.desk.routing import local_day_start
+from ucmail_ext.services.supervision import hourly
 from ucmail_ext.services.supervision.service_level import service_level_today
 
 WAITING_LIMIT = 200
@@ -332,3 +333,11 @@ def feed_as_dict(value: Feed) -> dict[str, Any]:
     for row in data["agents"]:
         row["channels"] = list(row["channels"])
     return data
+
+
+def today_charts(
+    campaign_ids: Iterable[int] | None = None, now: datetime | None = None
+) -> dict[str, Any]:
+    """The supervision charts (queue length and service level by hour), laid out."""
+    today = hourly.hourly_today(selected_campaigns(campaign_ids), now)
+    return {"queue": hourly.queue_chart(today), "level": hourly.service_level_chart(today)}
