@@ -9,6 +9,8 @@ import re
 import subprocess
 import sys
 import textwrap
+import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -208,3 +210,33 @@ def test_sample_dashboard_only_queries_metrics_we_export(app: Flask) -> None:
         if name not in families and re.sub(r"_(total|bucket|count|sum)$", "", name) not in families
     }
     assert queried and not missing, missing
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+@pytest.mark.integration
+def test_idle_connections_held_are_a_live_gauge(
+    app: Flask, dovecot: DovecotServer, imap_account: ImapAccount
+) -> None:
+    from ucmail_ext.services.inbound.idle import IdleLoop
+
+    campaign_id = inbound.make_campaign(app, imap_account)
+    client = app.test_client()
+
+    def held() -> float:
+        return value(scrape(client), "ucmail_idle_connections")
+
+    before = held()
+    loop = IdleLoop(app, workers=1).start()
+    try:
+        loop.add(campaign_id)
+        _wait_for(lambda: loop.listening() == {campaign_id} and held() == before + 1)
+        assert loop.remove(campaign_id).wait(60)
+        _wait_for(lambda: held() == before)
+    finally:
+        loop.stop()

@@ -46,6 +46,7 @@ from flask import Flask
 from ucmail_ext.extension import get_state
 from ucmail_ext.mail.imap import ImapError, ImapSession, open_mailbox
 from ucmail_ext.models import Campaign
+from ucmail_ext.services import metrics
 from ucmail_ext.services.inbound import ingest
 from ucmail_ext.services.mailboxes import imap_settings
 
@@ -277,6 +278,7 @@ class IdleLoop:
             self._end(watch)
             return
         watch.session = session
+        metrics.idle_connected(+1)
         watch.backoff = self.min_backoff
         self._selector.register(session.fileno(), selectors.EVENT_READ, watch)
         with self._state_lock:
@@ -407,6 +409,7 @@ class IdleLoop:
             return
         self._unregister(watch)
         watch.session = None
+        metrics.idle_connected(-1)
         _close_session(session)
 
     def _stop_all(self) -> None:
