@@ -90,6 +90,7 @@ def _composed(kind: str) -> compose.Composed:
         bcc=request.form.get("bcc", ""),
         subject=request.form.get("subject", ""),
         body=request.form.get("body", ""),
+        body_html=request.form.get("body_html", ""),
         files=files,
         source_message_id=_int_arg("source_message_id"),
         confirm_unfilled=request.form.get("confirm_unfilled") == "yes",

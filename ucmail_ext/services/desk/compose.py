@@ -28,6 +28,8 @@ from ucmail_ext.extension import get_state
 from ucmail_ext.mail.headers import HeaderInjectionError, check_header_value, is_valid_address
 from ucmail_ext.mail.parse import html_to_text, normalize_message_id, safe_filename
 from ucmail_ext.mail.render import render
+from ucmail_ext.mail.rich import RichBody, RichBodyError, rich_body
+from ucmail_ext.mail.sanitize import sanitize_html
 from ucmail_ext.mail.thread import new_message_id, quote_history, strip_reply_prefixes
 from ucmail_ext.mail.thread import subject_token as token_for
 from ucmail_ext.models import Attachment, Campaign, Interaction, Message, Template, utcnow
@@ -99,6 +101,8 @@ class Composed:
     bcc: str = ""
     # The newest message id the editor was opened on (None: do not check collisions).
     seen_message_id: int | None = None
+    # The editor's formatted body (bold, lists, links, pasted images); "" for plain text.
+    body_html: str = ""
 
     def as_draft(self) -> Draft:
         """What the agent typed, back in the editor after a form error."""
@@ -111,6 +115,7 @@ class Composed:
             self.source_message_id,
             bcc=self.bcc,
             seen_message_id=self.seen_message_id or 0,
+            body_html=sanitize_html(self.body_html),
         )
 
 
@@ -129,6 +134,8 @@ class Draft:
     seen_message_id: int = 0
     # When the server last saved it as the agent typed (None: never saved).
     saved_at: datetime | None = None
+    # Formatted body typed before a form error, sanitized (the editor starts from it).
+    body_html: str = ""
 
 
 def _session() -> Any:
@@ -539,6 +546,44 @@ def _forwarded(source: Message | None) -> list[Attachment]:
     ]
 
 
+def _rich(composed: Composed) -> RichBody | None:
+    """The formatted body, sanitized like inbound mail; None when the agent sent plain text."""
+    if not (composed.body_html or "").strip():
+        return None
+    limit = int(current_app.config["UCMAIL_MAX_ATTACHMENT_BYTES"])
+    try:
+        rich = rich_body(composed.body_html, links.message_id_domain(), limit)
+    except RichBodyError as exc:
+        raise ComposeError({"body": str(exc)}) from None
+    if not rich.text.strip() and not rich.images and (composed.body or "").strip():
+        return None  # an editor that lost its content: the plain text is the message
+    return rich
+
+
+def _html_part(html: str) -> str:
+    return f'<div style="font-family: Arial, Helvetica, sans-serif">{html}</div>'
+
+
+def _inline_images(rich: RichBody) -> list[Attachment]:
+    """Pasted images as inline parts; ``cid:`` in the HTML points at each (RFC 2392)."""
+    rows = []
+    for image in rich.images:
+        stored = storage.store_bytes(image.data)
+        rows.append(
+            Attachment(
+                filename=image.filename,
+                original_filename=image.filename,
+                content_type=image.content_type,
+                size=stored.size,
+                sha256=stored.sha256,
+                storage_key=stored.storage_key,
+                content_id=f"<{image.content_id}>",
+                inline=True,
+            )
+        )
+    return rows
+
+
 def text_to_html(text: str) -> str:
     return (
         '<div style="white-space: pre-wrap; font-family: Arial, Helvetica, sans-serif">'
@@ -566,6 +611,7 @@ def _store_message(
     attachments: list[Attachment],
     parent: Message | None,
     bcc: Sequence[str] = (),
+    rich: RichBody | None = None,
 ) -> Message:
     in_reply_to, references = _references(parent)
     now = utcnow()
@@ -586,13 +632,13 @@ def _store_message(
         cc_addrs=", ".join(cc),
         bcc_addrs=", ".join(bcc),
         subject=_with_token(subject, interaction.id)[:998],
-        text=body,
-        html=text_to_html(body),
+        text=rich.text if rich else body,
+        html=_html_part(rich.html) if rich else text_to_html(body),
         agent_id=portal.my_id(),
         created_at=now,
         date=now,
     )
-    message.attachments = attachments
+    message.attachments = attachments + (_inline_images(rich) if rich else [])
     message.interaction = interaction
     session = _session()
     session.add(message)
@@ -646,12 +692,13 @@ def answer(interaction_id: int, composed: Composed) -> Message:
     if errors:
         raise ComposeError(errors)
     _check_collision(interaction, composed)
+    rich = _rich(composed)
     attachments = _forwarded(source) + _stored_uploads(composed.files)
     parent = None if composed.kind == "forward" else _parent(interaction)
     previous_agent = interaction.agent_id
     _take(interaction)
     message = _store_message(
-        interaction, campaign, composed, to, cc, subject, attachments, parent, bcc
+        interaction, campaign, composed, to, cc, subject, attachments, parent, bcc, rich
     )
     if composed.kind != "forward" and interaction.first_response_at is None:
         interaction.first_response_at = message.created_at
@@ -671,6 +718,7 @@ def start(campaign_id: int, composed: Composed) -> Interaction:
         errors["subject"] = "write a subject"
     if errors:
         raise ComposeError(errors)
+    rich = _rich(composed)
     attachments = _stored_uploads(composed.files)
     now = utcnow()
     interaction = Interaction(
@@ -691,7 +739,9 @@ def start(campaign_id: int, composed: Composed) -> Interaction:
     session.add(interaction)
     session.flush()
     new = Composed(kind="new", to=composed.to, cc=composed.cc, body=composed.body)
-    message = _store_message(interaction, campaign, new, to, cc, subject, attachments, None, bcc)
+    message = _store_message(
+        interaction, campaign, new, to, cc, subject, attachments, None, bcc, rich
+    )
     presence.recount_active(portal.my_id())
     session.commit()
     enqueue("ucmail.outbound.send", message.id)

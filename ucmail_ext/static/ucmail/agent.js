@@ -31,7 +31,10 @@
       if (!data) return;
       var body = document.getElementById("composer-body");
       var subject = document.getElementById("composer-subject");
-      if (body) body.value = data.signature ? withSignature(body.value, data.body) : data.body + body.value;
+      if (body) {
+        body.value = data.signature ? withSignature(body.value, data.body) : data.body + body.value;
+        body.dispatchEvent(new Event("ucmail:replaced"));  // editor.js shows the new text
+      }
       if (subject && !subject.value && data.subject) subject.value = data.subject;
       templateSelect.value = "";
     }).catch(function () {});
