@@ -12,6 +12,10 @@ same run, against the same sink):
 - ``D2_ratio``: the same with a 20 KB attachment and an iCalendar invite. Goal: 0.5.
 - ``D3_ratio``: ``--threads`` SMTP connections (the campaign's setting) over raw
   smtplib with as many threads, each on its own connection. Goal: 0.7.
+- ``D7_dkim_ratio``: D1 with the campaign's RSA-2048 DKIM signing on (every message
+  signed over its final bytes), over the same raw ``smtplib`` baseline (a message of
+  the signed size). Goal: at least 0.6. ``D7_dkim_ms_per_message`` is the signing
+  alone (``DkimSigner.sign`` on that message, mean of 300).
 - ``D5_interval_error_pct``: time between messages 50 ms over ``--paced``
   messages: how far the mean interval between the recorded send times is from
   50 ms, in percent. Goal: at most 5.
@@ -24,7 +28,16 @@ same run, against the same sink):
   ``smtpd_client_message_rate_limit``: 8 per 10 s, time scaled 50x down by default):
   messages accepted per second over the relay's allowed rate, start to finish.
   Goal: at least 0.8 (the dialer follows the relay, no collapse into long
-  back-offs). ``--only D10`` runs this figure alone.
+  back-offs). ``--only D10`` runs this figure alone; ``--only D1,D7`` (names among
+  D1, D2, D3, D7) runs those ratio figures alone.
+- ``D8_click_rewrite_ratio``: D1 with click tracking on over D1 with it off, both
+  with a template of 20 links (every link rewritten to a signed redirect per
+  message), alternating, medians of ``--rounds``. Goal: at least 0.9.
+- ``D9_domain_pacing_error_pct``: one list to three recipient domains limited to
+  1200, 600 and 300 messages a minute (``--domain-n`` records in all, shared so each
+  domain takes as long): per domain, how far the mean interval between recorded
+  send times is from its limit's, in percent; the mean of the three. Goal: at most
+  5. ``--only D8,D9`` runs these two alone.
 - ``M1_rss_growth_mb`` / ``M1_rows_per_s``: in a fresh process, a ``--m1-rows``
   CSV uploaded and sent: peak RSS growth (``VmHWM`` after resetting it) and the
   upload's rows per second. Goal: at most 20 MB.
@@ -98,8 +111,11 @@ def dialer_app(url: str, workdir: str) -> contextlib.AbstractContextManager[Flas
     )
 
 
-def make_dialer(app: Flask, port: int, *, connections: int = 1, **extra: Any) -> int:
-    """A campaign (named CAMPAIGN + its number: names are unique) and its dialer."""
+def make_dialer(
+    app: Flask, port: int, *, connections: int = 1, dkim: bool = False, **extra: Any
+) -> int:
+    """A campaign (named CAMPAIGN + its number: names are unique) and its dialer;
+    ``dkim``: with an RSA-2048 key generated and signing on."""
     from example_host_app.extensions import db
     from ucmail_ext.models import Campaign, Dialer, Template
 
@@ -127,6 +143,15 @@ def make_dialer(app: Flask, port: int, *, connections: int = 1, **extra: Any) ->
         )
         db.session.add(dialer)
         db.session.commit()
+        if dkim:
+            from ucmail_ext.services.admin import dkim as dkim_service
+
+            domain = SENDER.rpartition("@")[2]
+            made = dkim_service.generate_key(
+                campaign.id, domain=domain, selector="bench", with_ed25519=False, actor_id="bench"
+            )
+            assert made.ok, made.errors
+            assert dkim_service.set_signing(campaign.id, True, actor_id="bench").ok
         return dialer.id
 
 
@@ -279,6 +304,20 @@ def store_attachment(app: Flask, size: int) -> str:
         return result.upload.token
 
 
+def sign_ms(message: bytes, count: int = 300) -> float:
+    """RSA-2048 signing alone, per message: what D7 adds to D1."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from ucmail_ext.mail.dkim import DkimKey, DkimSigner
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    signer = DkimSigner("bench.test", [DkimKey("bench", key)])
+    started = time.perf_counter()
+    for _ in range(count):
+        signer.sign(message)
+    return (time.perf_counter() - started) / count * 1000
+
+
 def paced_error_pct(app: Flask, sink: SmtpSinkProcess, count: int, interval: float) -> float:
     from example_host_app.extensions import db
     from ucmail_ext.models import DialerRecord
@@ -306,6 +345,97 @@ def throttle_efficiency(app: Flask, count: int, burst: int, window: float) -> fl
         assert relay.accepted == count, (relay.accepted, count)
         assert count_sent(app, list_id) == count
     return count / elapsed / relay.allowed_rate
+
+
+LINK_HTML = HTML.replace(
+    "<p>Kind regards,",
+    "<ul>"
+    + "".join(
+        f'<li><a href="https://shop.bench.test/spring/item-{n}?code=${{code}}">Item {n}</a></li>'
+        for n in range(20)
+    )
+    + "</ul><p>Kind regards,",
+)
+DOMAIN_LIMITS = {"fast.bench.test": 1200, "mid.bench.test": 600, "slow.bench.test": 300}
+
+
+def click_rate(app: Flask, sink: SmtpSinkProcess, count: int, tracking: bool) -> float:
+    """D1's run with a 20-link template, click tracking on or off."""
+    from example_host_app.extensions import db
+    from ucmail_ext.models import Dialer, Template
+
+    dialer_id = make_dialer(app, sink.port, click_tracking=tracking)
+    with app.app_context():
+        template = db.session.get(Template, db.session.get(Dialer, dialer_id).template_id)
+        template.body_html = LINK_HTML
+        db.session.commit()
+    list_id = upload(app, dialer_id, count)
+    activate(app, list_id)
+    sink.reset()
+    elapsed = run(app, list_id)
+    assert sink.count() == count, (sink.count(), count)
+    if tracking:
+        assert b"/tracking/c/" in sample_message(app, list_id)
+    return count / elapsed
+
+
+def click_rewrite_ratio(app: Flask, sink: SmtpSinkProcess, count: int, rounds: int) -> float:
+    ratios = []
+    for _ in range(rounds):
+        off = click_rate(app, sink, count, tracking=False)
+        on = click_rate(app, sink, count, tracking=True)
+        ratios.append(on / off)
+    return statistics.median(ratios)
+
+
+def domain_pacing_error_pct(app: Flask, sink: SmtpSinkProcess, count: int) -> float:
+    from example_host_app.extensions import db
+    from ucmail_ext.models import DialerRecord
+    from ucmail_ext.services.dialer import lists as dialer_lists
+    from ucmail_ext.services.dialer import pacing
+
+    dialer_id = make_dialer(app, sink.port)
+    campaign = campaign_name(app, dialer_id)
+    total_rate = sum(DOMAIN_LIMITS.values())
+    rows = ["campaign;email;message;attachments;variables;priority\r\n"]
+    for domain, limit in DOMAIN_LIMITS.items():
+        for n in range(max(3, round(count * limit / total_rate))):
+            rows.append(
+                f'{campaign};c{n}@{domain};;;"name":"C {n}","since":"2001","code":"X{n}";\r\n'
+            )
+    with app.app_context():
+        pacing.set_domain_limits(db.session, dialer_id, DOMAIN_LIMITS)
+        db.session.commit()
+        report = dialer_lists.upload_list(
+            dialer_id,
+            stream=io.BytesIO("".join(rows).encode()),
+            filename="domains.csv",
+            subject="Offer for ${name}",
+        )
+    activate(app, report.list_id)
+    run(app, report.list_id)
+    errors = []
+    with app.app_context():
+        for domain, limit in DOMAIN_LIMITS.items():
+            times = sorted(
+                db.session.scalars(
+                    select(DialerRecord.sent_at).where(
+                        DialerRecord.list_id == report.list_id,
+                        DialerRecord.email.endswith(f"@{domain}"),
+                    )
+                )
+            )
+            interval = 60.0 / limit
+            mean = (times[-1] - times[0]).total_seconds() / (len(times) - 1)
+            errors.append(abs(mean - interval) / interval * 100)
+    return statistics.mean(errors)
+
+
+def d8_d9(app: Flask, sink: SmtpSinkProcess, args: argparse.Namespace) -> None:
+    ratio = click_rewrite_ratio(app, sink, args.n, args.rounds)
+    emit(BENCH, "D8_click_rewrite_ratio", ratio, "x")
+    error = domain_pacing_error_pct(app, sink, args.domain_n)
+    emit(BENCH, "D9_domain_pacing_error_pct", error, "%")
 
 
 # --------------------------------------------------------------------------- M1
@@ -375,12 +505,13 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--db", default="sqlite", help="sqlite, postgresql or a database URL")
     parser.add_argument("--threads", type=int, default=4, help="SMTP connections in D3")
     parser.add_argument("--paced", type=int, default=200, help="messages in D5")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of D1-D3 (median)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of D1-D3, D7 (median)")
     parser.add_argument("--m1-rows", type=int, default=100_000, help="rows in M1; 0 skips it")
     parser.add_argument("--throttle-n", type=int, default=800, help="records in D10")
     parser.add_argument("--throttle-burst", type=int, default=8, help="D10 relay's burst")
     parser.add_argument("--throttle-window", type=float, default=0.2, help="D10 window, s")
-    parser.add_argument("--only", default="", help="D10: run that figure alone")
+    parser.add_argument("--only", default="", help="D10, or D1,D7...: those figures alone")
+    parser.add_argument("--domain-n", type=int, default=210, help="records in D9")
     parser.add_argument("--m1-child", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--sink-port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -392,6 +523,12 @@ def main(argv: list[str]) -> None:
     if args.only == "D10":
         with database_url(args.db, workdir) as url, dialer_app(url, workdir) as app:
             d10(app, args)
+        return
+    if args.only in ("D8", "D9", "D8,D9"):
+        with SmtpSinkProcess() as sink, database_url(args.db, workdir) as url:
+            with dialer_app(url, workdir) as app:
+                dialer_rate(app, sink, 100)
+                d8_d9(app, sink, args)
         return
     with SmtpSinkProcess() as sink, database_url(args.db, workdir) as url:
         with dialer_app(url, workdir) as app:
@@ -414,7 +551,11 @@ def main(argv: list[str]) -> None:
                     1,
                 ),
                 "D3": ({"connections": args.threads}, args.threads),
+                "D7": ({"dkim": True}, 1),
             }
+            only = [name for name in args.only.split(",") if name]
+            if only:
+                scenarios = {name: scenarios[name] for name in only}
             for name, (options, threads) in scenarios.items():
                 rates, baselines, ratios, statements = [], [], [], []
                 # Alternate with the baseline: a shared machine's load then weighs on both.
@@ -427,12 +568,18 @@ def main(argv: list[str]) -> None:
                     statements.append(count * 1000 / args.n)
                 emit(BENCH, f"{name}_msgs_per_s", statistics.median(rates), "msg/s")
                 emit(BENCH, f"{name}_baseline_msgs_per_s", statistics.median(baselines), "msg/s")
-                emit(BENCH, f"{name}_ratio", statistics.median(ratios), "x")
+                label = "D7_dkim" if name == "D7" else name
+                emit(BENCH, f"{label}_ratio", statistics.median(ratios), "x")
+                if name == "D7":
+                    emit(BENCH, "D7_dkim_ms_per_message", sign_ms(message), "ms")
                 if name == "D1":
                     emit(BENCH, "D6_statements_per_1000", max(statements), "statements")
+            if only:
+                return
 
             error = paced_error_pct(app, sink, args.paced, 0.05)
             emit(BENCH, "D5_interval_error_pct", error, "%")
+            d8_d9(app, sink, args)
             d10(app, args)
         if args.m1_rows:
             figures = m1(args.m1_rows, args.db, sink)

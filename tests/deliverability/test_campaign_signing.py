@@ -61,6 +61,28 @@ def test_dialer_mail_is_signed_and_verifies_after_the_relay(ctx: Flask, sink: Sm
         assert verify_all(relayed(tampered), records) == [False, False]
 
 
+@pytest.mark.parametrize("connections", [1, 3])
+def test_a_long_list_signed_ahead_sends_each_record_its_own_message(
+    ctx: Flask, sink: SmtpSink, connections: int
+) -> None:
+    campaign_id = dialer_helpers.make_campaign(sink.port, smtp_connections=connections)
+    records = _signing_on(campaign_id)
+    dialer_id = dialer_helpers.make_dialer(campaign_id)
+    rows = dialer_helpers.simple_rows(45)  # more than the 16 rendered ahead
+    report = dialer_helpers.upload(dialer_id, dialer_helpers.csv_text(rows), subject="Hi ${name}")
+    assert dialer_service.play_list(report.list_id, None, "1").ok
+
+    received = sink.wait_for(45, timeout=60)
+    assert dialer_helpers.states(report.list_id) == {"sent": 45}
+    by_recipient = {m.rcpt_tos[0]: m.raw for m in received}
+    assert len(by_recipient) == 45
+    for address, raw in by_recipient.items():
+        message = dialer_helpers.parse(raw)
+        number = address.removeprefix("customer").partition("@")[0]
+        assert message["To"] == address and message["Subject"] == f"Hi Customer {number}"
+        assert verify_all(relayed(raw), records) == [True]
+
+
 def test_a_new_key_leaves_signing_off_until_enabled(ctx: Flask, sink: SmtpSink) -> None:
     campaign_id = dialer_helpers.make_campaign(sink.port)
     result = dkim_service.generate_key(

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import html
 import json
+import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -38,6 +40,8 @@ from ucmail_ext.services.dialer import clicks
 
 _ATTACHMENT_CACHE_BYTES = 64 * 1024 * 1024
 _PLACEHOLDER = "UCMAILTOKEN"
+# Signed messages rendered ahead of the sender, at most this many at a time.
+_SIGN_AHEAD = 16
 
 
 class DialerConfigError(RuntimeError):
@@ -228,6 +232,10 @@ class ListComposer:
         self._parts: OrderedDict[str, EncodedPart | None] = OrderedDict()
         self._parts_bytes = 0
         self._recent: deque[set[str]] = deque(maxlen=3)
+        self._ahead: dict[int, Future[Prepared | NotSendable]] = {}
+        self._waiting: deque[ClaimedRecord] = deque()
+        self._ahead_lock = threading.Lock()
+        self._signing: ThreadPoolExecutor | None = None
 
     def _track_clicks(self, list_id: int, template: Template) -> None:
         """The template's links through the click redirect; the text part keeps them as
@@ -278,6 +286,40 @@ class ListComposer:
                 break
             old = self._parts.pop(token)
             self._parts_bytes -= len(old.data) if old else 0
+        if self._signer is not None:
+            self._render_ahead(records)
+
+    # -- signing ahead ---------------------------------------------------------------
+
+    def _render_ahead(self, records: Sequence[ClaimedRecord]) -> None:
+        """Signed mail is rendered in a thread of its own, a few records ahead.
+
+        The RSA signature is the costliest step of a signed message (about 1 ms,
+        more than a message's SMTP exchange with a local relay); measured in bench
+        D7, rendering and signing the next records while the sender waits for the
+        server's answer hides most of it. Unsigned mail stays inline (see
+        ``InlineSender``: there the hand-off costs what the overlap saves).
+        """
+        if self._signing is None:
+            self._signing = ThreadPoolExecutor(1, thread_name_prefix="ucmail-dkim")
+        with self._ahead_lock:
+            # An earlier batch's records not yet taken render inline if they come.
+            for future in self._ahead.values():
+                future.cancel()
+            self._ahead.clear()
+            self._waiting = deque(records)
+            self._fill()
+
+    def _fill(self) -> None:
+        assert self._signing is not None
+        while self._waiting and len(self._ahead) < _SIGN_AHEAD:
+            record = self._waiting.popleft()
+            self._ahead[record.id] = self._signing.submit(self._render, record)
+
+    def close(self) -> None:
+        """Stops the signing thread (also done when the composer is collected)."""
+        if self._signing is not None:
+            self._signing.shutdown(wait=False, cancel_futures=True)
 
     # -- one record ------------------------------------------------------------------
 
@@ -320,6 +362,15 @@ class ListComposer:
 
     def render(self, record: ClaimedRecord) -> Prepared | NotSendable:
         """The record's message, or why it cannot be sent. Never raises for bad data."""
+        if self._signing is not None:
+            with self._ahead_lock:
+                future = self._ahead.pop(record.id, None)
+                self._fill()
+            if future is not None and not future.cancelled():
+                return future.result()
+        return self._render(record)
+
+    def _render(self, record: ClaimedRecord) -> Prepared | NotSendable:
         if record.blacklisted:
             return NotSendable(record.id, "skipped", "the address is on the blacklist")
         try:
