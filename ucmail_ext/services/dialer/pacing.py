@@ -79,6 +79,9 @@ class Booking:
     # Whether the relay's pace, not the dialer's floor, set the spacing.
     throttled: bool
     at: datetime
+    # The dialer's slot_epoch after this booking: still the same later means no other
+    # worker booked since, so the batch's unused slots can be given back.
+    end: float = 0.0
 
 
 def effective(floor: float, learnt: float) -> float:
@@ -127,11 +130,16 @@ def book(session: Session, dialer_id: int, count: int, floor: float) -> Booking:
     end, learnt_now = session.execute(stmt).one()
     interval = effective(floor, float(learnt_now or 0.0))
     throttled = float(learnt_now or 0.0) > floor
-    return Booking(float(end) - interval * count, interval, throttled, at)
+    return Booking(float(end) - interval * count, interval, throttled, at, float(end))
 
 
 def slow_down(
-    session: Session, dialer_id: int, seen: float, floor: float, measured_rate: float | None
+    session: Session,
+    dialer_id: int,
+    seen: float,
+    floor: float,
+    measured_rate: float | None,
+    booked: Booking | None = None,
 ) -> float:
     """Record a throttle; returns the new learnt interval (not committed here).
 
@@ -141,14 +149,18 @@ def slow_down(
     """
     target = backed_off(seen, floor, measured_rate)
     learnt = DIALERS.c.pace_interval
+    current = DIALERS.c.slot_epoch
+    after = time.time() + target
+    # The slots this batch booked past now went unused (it stopped at the throttle):
+    # kept, they would leave the relay idle for the rest of its span. Given back only
+    # when nobody booked after them: another worker's slots are its own.
+    whens = [(current == booked.end, after)] if booked is not None and booked.end else []
     stmt = (
         update(DIALERS)
         .where(DIALERS.c.id == dialer_id)
         .values(
             pace_interval=case((learnt > target, learnt), else_=target),
-            # The slots booked past now went unused (the batch stopped at the throttle):
-            # keeping them would leave the relay idle for the rest of the batch's span.
-            slot_epoch=time.time() + target,
+            slot_epoch=case(*whens, (current > after, current), else_=after),
             throttled_at=datetime.now(UTC),
         )
         .returning(DIALERS.c.pace_interval)

@@ -98,6 +98,7 @@ CAMPAIGN_DISABLED = "campaign disabled"
 UNFINISHED_STATES = ("pending", "sending", "deferred")
 # While batches overlap, the journal only grows; past this it is settled and emptied.
 JOURNAL_BYTES = 1024 * 1024
+THROTTLED_BATCH_DIVISOR = 2
 # The most often a paced run looks up a stop (the database's sake at tiny intervals).
 MIN_STOP_AGE = 0.02
 HEARTBEAT_SECONDS = 5.0
@@ -601,7 +602,9 @@ class _Runner:
             elapsed = time.monotonic() - self.started
             measured = self.sent_total / elapsed if elapsed > 0 and self.sent_total else None
             seen = booking.interval if booking is not None else 0.0
-            learnt = pacing.slow_down(self.session, self.dialer_id, seen, self.floor, measured)
+            learnt = pacing.slow_down(
+                self.session, self.dialer_id, seen, self.floor, measured, booking
+            )
             log.info(
                 "dialer %s throttled by the relay (%s); now %s messages/min",
                 self.dialer_id,
@@ -730,6 +733,10 @@ class _Runner:
         # Results so far and the claim of the next batch commit together.
         self._commit()
         size = self.pace.size
+        if self.booking is not None and self.booking.throttled:
+            # Short batches while the relay sets the pace: a throttle then wastes few
+            # booked slots, and the rate follows the relay in small steps.
+            size = max(1, size // THROTTLED_BATCH_DIVISOR)
         self.booking = None
         if paced:
             self.booking = pacing.book(session, self.dialer_id, size, self.floor)
