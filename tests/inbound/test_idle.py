@@ -194,3 +194,21 @@ def test_stop_is_prompt(app, dovecot, imap_account, listener_for):
 
     assert stopped.wait(2)
     assert not listener.is_alive()
+
+
+def test_idle_is_reissued_on_time_and_still_hears_new_mail(app, dovecot, imap_account):
+    campaign_id = make_campaign(app, imap_account)
+    loop = IdleLoop(app, workers=2, wake_interval=2.0, min_backoff=0.05).start()
+    try:
+        loop.add(campaign_id)
+        wait_until(lambda: loop.polls >= 1, 5)  # connected and caught up
+        dovecot.doveadm("kick", imap_account.user)
+        wait_until(lambda: loop.polls >= 2, 10)  # reconnected and caught up again
+        assert loop.pending_timers() == 1  # the old connection's re-IDLE timer went with it
+        for n in range(3):
+            time.sleep(1.0)  # re-IDLEs (DONE, IDLE) happen in between
+            dovecot.append(imap_account.user, mail(n))
+            wait_until(lambda n=n: count(app, Interaction) == n + 1, 5)
+        assert loop.listening() == {campaign_id}
+    finally:
+        loop.stop()

@@ -72,6 +72,20 @@ class _Watch:
     waiters: list[threading.Event] = field(default_factory=list)  # set once stopped
 
 
+@dataclass(order=True)
+class _Timer:
+    when: float
+    order: int
+    watch: _Watch = field(compare=False)
+    seq: int = field(compare=False)
+    fn: Callable[[_Watch], None] = field(compare=False)
+
+    @property
+    def live(self) -> bool:
+        """False once its watch was stopped, closed or ended after it was set."""
+        return self.watch.timer_seq == self.seq and not self.watch.stopping
+
+
 class IdleLoop:
     """Listens to many mailboxes from one thread; add and remove them from any thread."""
 
@@ -104,7 +118,7 @@ class IdleLoop:
         self._wake_w.setblocking(False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._calls: deque[Callable[[], None]] = deque()
-        self._timers: list[tuple[float, int, Callable[[], None]]] = []
+        self._timers: list[_Timer] = []
         self._timer_ids = itertools.count()
         self._watches: dict[int, _Watch] = {}
         self._listening: dict[int, _Watch] = {}
@@ -163,17 +177,19 @@ class IdleLoop:
             while not self._stopped.is_set():
                 timeout = None
                 if self._timers:
-                    timeout = max(0.0, self._timers[0][0] - time.monotonic())
+                    timeout = max(0.0, self._timers[0].when - time.monotonic())
                 for key, _ in self._selector.select(timeout):
                     if key.data is None:
                         self._drain_wakeups()
                     else:
-                        self._readable(key.data)
+                        self._guarded(lambda watch=key.data: self._readable(watch))
                 while self._calls:
                     self._guarded(self._calls.popleft())
                 now = time.monotonic()
-                while self._timers and self._timers[0][0] <= now:
-                    self._guarded(heapq.heappop(self._timers)[2])
+                while self._timers and self._timers[0].when <= now:
+                    timer = heapq.heappop(self._timers)
+                    if timer.live:
+                        self._guarded(lambda timer=timer: timer.fn(timer.watch))
         finally:
             self._close_everything()
 
@@ -191,13 +207,13 @@ class IdleLoop:
             pass
 
     def _later(self, watch: _Watch, delay: float, fn: Callable[[_Watch], None]) -> None:
-        seq = watch.timer_seq
+        when = time.monotonic() + delay
+        timer = _Timer(when, next(self._timer_ids), watch, watch.timer_seq, fn)
+        heapq.heappush(self._timers, timer)
 
-        def fire() -> None:
-            if watch.timer_seq == seq and not watch.stopping:
-                fn(watch)
-
-        heapq.heappush(self._timers, (time.monotonic() + delay, next(self._timer_ids), fire))
+    def pending_timers(self) -> int:
+        """Timers that will still fire (cancelled ones wait in the heap as no-ops)."""
+        return sum(1 for timer in list(self._timers) if timer.live)
 
     def _submit(self, watch: _Watch, job: Callable[[], Any], then: Callable[..., None]) -> None:
         future = self._pool.submit(self._in_app, job)
@@ -399,17 +415,18 @@ class IdleLoop:
                 self._selector.unregister(watch.session.fileno())
             except (KeyError, ValueError, OSError):
                 pass  # never registered, or the socket is already closed
-        with self._state_lock:
-            if self._listening.get(watch.campaign_id) is watch:
-                del self._listening[watch.campaign_id]
 
     def _close(self, watch: _Watch) -> None:
         session = watch.session
         if session is None:
             return
         self._unregister(watch)
+        with self._state_lock:
+            if self._listening.get(watch.campaign_id) is watch:
+                del self._listening[watch.campaign_id]
         watch.session = None
         metrics.idle_connected(-1)
+        watch.timer_seq += 1  # its re-IDLE timer; a reconnect schedules a new one
         _close_session(session)
 
     def _stop_all(self) -> None:
