@@ -17,6 +17,7 @@ from flask.typing import ResponseReturnValue
 from ucmail_ext.auth import require_role
 from ucmail_ext.blueprints.common import make_blueprint
 from ucmail_ext.services import mail_view
+from ucmail_ext.services.desk import notes
 from ucmail_ext.services.pagination import parse_page
 from ucmail_ext.services.supervision import recordings
 from ucmail_ext.services.supervision.export import EXPORTS
@@ -49,6 +50,7 @@ def index() -> ResponseReturnValue:
         page=page,
         campaign_choices=recordings.campaign_choices(),
         agent_choices=recordings.agent_choices(),
+        disposition_choices=recordings.disposition_choices(),
     )
 
 
@@ -82,6 +84,17 @@ def export(interaction_id: int, kind: str) -> ResponseReturnValue:
         abort(404)
     exported = EXPORTS[kind](interaction_id)
     return mail_view.send_protected(io.BytesIO(exported.data), exported.mimetype, exported.filename)
+
+
+@recordings_bp.get("/<int:interaction_id>/notes.txt")
+@require_role("agent", "supervisor")
+@visible_only
+def notes_export(interaction_id: int) -> ResponseReturnValue:
+    """Internal notes on their own: the mail exports never carry them."""
+    data = notes.export_text(interaction_id).encode()
+    return mail_view.send_protected(
+        io.BytesIO(data), "text/plain", f"conversation-{interaction_id}-notes.txt"
+    )
 
 
 @recordings_bp.get("/attachments/<int:attachment_id>")

@@ -14,7 +14,7 @@ leaves, which works on every database without extensions.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 
@@ -25,6 +25,8 @@ from ucmail_ext.extension import get_state
 from ucmail_ext.models import Campaign, Interaction, Member
 from ucmail_ext.services.access import visible_campaign_ids
 from ucmail_ext.services.admin.members import user_name
+from ucmail_ext.services.desk import dispositions
+from ucmail_ext.services.desk.notes import NoteView, notes_of
 from ucmail_ext.services.mail_view import (
     MessageView,
     conversation_messages,
@@ -53,6 +55,7 @@ class RecordingQuery:
     subject: str = ""
     campaign_ids: tuple[int, ...] = ()
     agent_ids: tuple[str, ...] = ()
+    disposition: str = ""
 
     def as_args(self) -> dict[str, Any]:
         """The query as URL arguments, for pager links and exports."""
@@ -63,6 +66,7 @@ class RecordingQuery:
             "subject": self.subject,
             "campaign": list(self.campaign_ids),
             "agent": list(self.agent_ids),
+            "disposition": self.disposition,
         }
         return {key: value for key, value in args.items() if value}
 
@@ -82,6 +86,7 @@ class RecordingRow:
     state: str
     message_count: int
     flagged: bool
+    disposition: str = ""
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,12 @@ class ConversationView:
     arrived_at: datetime
     closed_at: datetime | None
     messages: list[MessageView]
+    notes: list[NoteView] = field(default_factory=list)
+    disposition: str = ""
+
+    def timeline(self) -> list[MessageView | NoteView]:
+        """Messages and internal notes in the order they happened (notes marked)."""
+        return sorted([*self.messages, *self.notes], key=lambda item: item.at)
 
 
 @dataclass(frozen=True)
@@ -160,6 +171,7 @@ def parse_query(args: MultiMapping) -> tuple[RecordingQuery, dict[str, str]]:
         subject=_filter_text(args.get("subject")),
         campaign_ids=_ints(args.getlist("campaign")),
         agent_ids=_agent_ids(args.getlist("agent")),
+        disposition=_filter_text(args.get("disposition"))[: dispositions.MAX_REASON],
     )
     return query, errors
 
@@ -191,6 +203,8 @@ def search_statement(query: RecordingQuery, visible: set[int] | None) -> Select[
         )
     if query.agent_ids:
         stmt = stmt.where(Interaction.agent_id.in_(query.agent_ids))
+    if query.disposition:
+        stmt = stmt.where(Interaction.disposition == query.disposition)
     return stmt.order_by(Interaction.arrived_at.desc(), Interaction.id.desc())
 
 
@@ -223,6 +237,7 @@ def _row(
         state=interaction.state,
         message_count=interaction.message_count,
         flagged=interaction.flagged,
+        disposition=interaction.disposition,
     )
 
 
@@ -249,6 +264,15 @@ def campaign_choices() -> list[Choice]:
         Choice(str(cid), f"{name} (deleted)" if deleted else name)
         for cid, name, deleted in _session().execute(stmt)
     ]
+
+
+def disposition_choices() -> list[str]:
+    """The close reasons of the campaigns this user may see (read from their lists)."""
+    stmt = select(Campaign)
+    visible = visible_campaign_ids()
+    if visible is not None:
+        stmt = stmt.where(Campaign.id.in_(sorted(visible) or [-1]))
+    return dispositions.choices(list(_session().scalars(stmt)))
 
 
 def agent_choices() -> list[Choice]:
@@ -284,4 +308,6 @@ def conversation(
             message_view(m, inline_url, image_origin, show_images)
             for m in conversation_messages(interaction)
         ],
+        notes=notes_of(interaction.id),
+        disposition=interaction.disposition,
     )
