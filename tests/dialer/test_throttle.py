@@ -18,13 +18,14 @@ import sys
 import time
 
 import pytest
+from sqlalchemy import select
 
 from example_host_app.extensions import db
 from tests.dialer import helpers
 from tests.dialer.helpers import csv_text, upload
 from tests.dialer.ratelimited import RateLimitedRelay
 from ucmail_ext.mail.replies import classify, is_throttling
-from ucmail_ext.models import Dialer, DialerList
+from ucmail_ext.models import Dialer, DialerList, DialerRecord
 from ucmail_ext.services.dialer import dialers as dialer_service
 from ucmail_ext.services.dialer import pacing
 from ucmail_ext.services.dialer import send as dialer_send
@@ -77,6 +78,11 @@ def _assert_all_sent_once(relay: RateLimitedRelay, dialer_id: int, list_id: int)
     assert len(ids) == len(set(ids)), "a record was sent twice"
     assert len(ids) == TOTAL
     assert helpers.states(list_id) == {"sent": TOTAL}  # 0 failed, 0 lost
+    # A throttled attempt spends no retry: each record counts the one that went through.
+    attempts = db.session.scalars(
+        select(DialerRecord.attempts).where(DialerRecord.list_id == list_id).distinct()
+    )
+    assert set(attempts) == {1}
     db.session.expire_all()
     dialer = db.session.get(Dialer, dialer_id)
     assert db.session.get(DialerList, list_id).state == "done"
@@ -92,6 +98,21 @@ def test_a_throttling_relay_slows_the_dialer_and_every_record_is_sent_once(ctx) 
         assert dialer_service.play_list(list_id, None, "1").ok  # inline: runs to the end
 
         _assert_all_sent_once(relay, dialer_id, list_id)
+
+
+def test_throttling_never_counts_as_errors_in_a_row(ctx) -> None:
+    """A dialer that pauses after 2 errors in a row still sends a throttled list through."""
+    with RateLimitedRelay(2, WINDOW) as relay:
+        campaign_id = helpers.make_campaign(relay.port)
+        dialer_id = helpers.make_dialer(campaign_id, max_error_streak=2)
+        list_id = upload(dialer_id, csv_text(helpers.simple_rows(30)), subject="x").list_id
+        assert dialer_service.play_list(list_id, None, "1").ok
+
+        assert relay.throttled >= 2
+        assert helpers.states(list_id) == {"sent": 30}
+        db.session.expire_all()
+        dialer = db.session.get(Dialer, dialer_id)
+        assert (dialer.state, dialer.error_streak) == ("stopped", 0)
 
 
 def _worker(db_url: str, tmp_path, list_id: int, start_at: float) -> subprocess.Popen[str]:
@@ -114,7 +135,7 @@ def test_two_workers_share_the_relays_pace_and_send_every_record_once(make_app, 
         assert dialer_service.play_list(list_id, None, "1").ok
         db_url = str(db.engine.url.render_as_string(hide_password=False))
 
-        start_at = time.time() + 3
+        start_at = time.time() + 1
         workers = [_worker(db_url, tmp_path, list_id, start_at) for _ in range(2)]
         results = []
         for worker in workers:
