@@ -155,3 +155,17 @@ def test_no_answer_within_the_timeout_warns_instead_of_hanging(
 
     assert check.status == "warn" and "Could not check" in check.message
     assert "within 0.5 s" in check.message
+
+
+@pytest.mark.parametrize("setting", ["127.0.0.1:dns", "127.0.0.1:0", ":53"])
+def test_a_malformed_resolver_setting_is_named_in_the_error(make_app, setting: str) -> None:  # type: ignore[no-untyped-def]
+    app = make_app("sqlite", UCMAIL_DNS_RESOLVER=setting)
+    with app.app_context(), pytest.raises(ValueError, match="UCMAIL_DNS_RESOLVER must be"):
+        deliverability.resolver()
+
+
+def test_a_resolver_without_a_port_uses_53(make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app("sqlite", UCMAIL_DNS_RESOLVER="127.0.0.1")
+    with app.app_context():
+        res = deliverability.resolver()
+    assert res.nameservers == ["127.0.0.1"] and res.port == 53

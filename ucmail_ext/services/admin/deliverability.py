@@ -68,13 +68,15 @@ def resolver() -> dns.resolver.Resolver:
 
 
 def _host_port(setting: str) -> tuple[str, int]:
+    host, port = setting, "53"
     if setting.startswith("["):  # [IPv6]:port
         host, _, rest = setting[1:].partition("]")
-        return host, int(rest.lstrip(":") or 53)
-    if setting.count(":") == 1:
+        port = rest.lstrip(":") or "53"
+    elif setting.count(":") == 1:
         host, _, port = setting.partition(":")
-        return host, int(port)
-    return setting, 53
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"UCMAIL_DNS_RESOLVER must be 'host:port' or 'host', got {setting!r}")
+    return host, int(port)
 
 
 def txt_records(res: dns.resolver.Resolver, name: str) -> list[str]:
