@@ -12,13 +12,15 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from flask import abort, current_app, jsonify, render_template, request
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
 from ucmail_ext.auth import current_agent_id, require_role, wants_json
 from ucmail_ext.blueprints.common import make_blueprint
 from ucmail_ext.models import utcnow
 from ucmail_ext.services.desk.chat import ChatError, as_dict
+from ucmail_ext.services.desk.transfer import TransferError
+from ucmail_ext.services.mail_view import NotFound
 from ucmail_ext.services.supervision import actions
 from ucmail_ext.services.supervision import feed as supervision
 
@@ -152,6 +154,44 @@ def screen_feed(agent_id: str) -> ResponseReturnValue:
 def info(agent_id: str) -> ResponseReturnValue:
     actions.record_view(_by(), "info", agent_id)
     return render_template("ucmail/supervision/info.html", info=actions.info(agent_id))
+
+
+@supervision_bp.get("/agents/<agent_id>/interactions")
+@require_role("supervisor")
+@for_agent
+def agent_interactions(agent_id: str) -> ResponseReturnValue:
+    """The agent's open interactions, each with a reassign form."""
+    return render_template(
+        "ucmail/supervision/reassign.html",
+        agent_id=agent_id,
+        name=actions.info(agent_id).name,
+        rows=actions.reassign_rows(agent_id),
+        error=request.args.get("error", ""),
+    )
+
+
+@supervision_bp.post("/interactions/<int:interaction_id>/reassign")
+@require_role("supervisor")
+def reassign(interaction_id: int) -> ResponseReturnValue:
+    """Hand another agent's interaction to a colleague or a queue, with a note."""
+    back = request.form.get("agent", "")
+    try:
+        actions.reassign(
+            interaction_id, request.form.get("target", ""), request.form.get("note", "")
+        )
+    except NotFound:
+        return _not_found()
+    except TransferError as exc:
+        if wants_json():
+            return jsonify(error=str(exc)), 409
+        flash(f"Not reassigned: {exc}", "error")
+    else:
+        if wants_json():
+            return jsonify(ok=True)
+        flash("Interaction reassigned.", "success")
+    if back:
+        return redirect(url_for("ucmail_supervision.agent_interactions", agent_id=back))
+    return redirect(url_for("ucmail_supervision.index"))
 
 
 @supervision_bp.post("/agents/<agent_id>/pause")

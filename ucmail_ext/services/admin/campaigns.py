@@ -37,6 +37,7 @@ from ucmail_ext.services.admin.templates import (
     unfillable_variables,
     variables_message,
 )
+from ucmail_ext.services.desk import dispositions
 from ucmail_ext.services.mailboxes import imap_settings, login_name, smtp_settings
 from ucmail_ext.services.oauth import campaign as oauth_campaign
 from ucmail_ext.services.pagination import Page, paginate
@@ -44,7 +45,13 @@ from ucmail_ext.services.schedules import DAY_NAMES, is_valid_zone
 
 log = logging.getLogger(__name__)
 
-BOOLEAN_FIELDS = ("enabled", "receive_emails", "autoreply_enabled", "rating_enabled")
+BOOLEAN_FIELDS = (
+    "enabled",
+    "receive_emails",
+    "autoreply_enabled",
+    "rating_enabled",
+    "disposition_required",
+)
 SECURITY_LABELS = {"starttls": "TLS (STARTTLS)", "ssl": "SSL", "none": "None"}
 # What the admin sets (the form's fields, the API's writable keys), besides
 # "password" and "schedules".
@@ -76,6 +83,9 @@ FORM_FIELDS = (
     "rating_thanks",
     "threshold_warning_seconds",
     "threshold_critical_seconds",
+    "dispositions",
+    "disposition_required",
+    "offline_requeue_minutes",
     "auth_method",
     "oauth_provider",
 )
@@ -313,6 +323,9 @@ def campaign_as_dict(campaign: Campaign) -> dict[str, Any]:
         "rating_thanks": campaign.rating_thanks,
         "threshold_warning_seconds": campaign.threshold_warning_seconds,
         "threshold_critical_seconds": campaign.threshold_critical_seconds,
+        "dispositions": campaign.dispositions,
+        "disposition_required": campaign.disposition_required,
+        "offline_requeue_minutes": campaign.offline_requeue_minutes,
         "smtp_status": {"status": campaign.smtp_status, "message": campaign.smtp_status_message},
         "imap_status": {"status": campaign.imap_status, "message": campaign.imap_status_message},
         "checked_at": campaign.checked_at.isoformat() if campaign.checked_at else None,
@@ -607,7 +620,17 @@ def validate_campaign(
         "threshold_critical_seconds": r.integer(
             "threshold_critical_seconds", "Critical threshold", 0, 30 * 86400, 0
         ),
+        "dispositions": r.long_text("dispositions", "Close reasons", 10_000),
+        "disposition_required": r.boolean("disposition_required", "Close reason required", False),
+        "offline_requeue_minutes": r.integer(
+            "offline_requeue_minutes", "Requeue after offline (minutes)", 0, 7 * 24 * 60, 0
+        ),
     }
+    columns["dispositions"], reasons_error = dispositions.check_list(columns["dispositions"])
+    if reasons_error:
+        r.errors.setdefault("dispositions", reasons_error)
+    if columns["disposition_required"] and not dispositions.parse(columns["dispositions"]):
+        r.errors.setdefault("disposition_required", "List the close reasons to require one.")
     allowed = {t.id: t for t in templates_for_campaign(current.id if current else None)}
     columns["signature_template_id"] = _check_template(
         r, "signature_template_id", "Signature template", allowed, "signature"

@@ -29,7 +29,7 @@ from ucmail_ext.models import (
 )
 from ucmail_ext.services import audit
 from ucmail_ext.services.admin.members import user_name
-from ucmail_ext.services.desk import chat, presence
+from ucmail_ext.services.desk import chat, presence, transfer
 from ucmail_ext.services.mail_view import MessageHead, attachment_name, message_head
 from ucmail_ext.services.supervision.feed import (
     completed_today,
@@ -313,3 +313,54 @@ def send_chat(by: str, agent_id: str, body: str) -> SupervisorMessage:
 def chat_history(agent_id: str, after_id: int = 0) -> list[dict[str, object]]:
     require_agent(agent_id)
     return [chat.as_dict(m) for m in chat.conversation(agent_id, after_id)]
+
+
+# --------------------------------------------------------------------------- reassign
+
+
+@dataclass(frozen=True)
+class ReassignRow:
+    """One of the agent's interactions, with where the supervisor may move it."""
+
+    interaction_id: int
+    subject: str
+    customer_email: str
+    campaign_name: str
+    agents: list[transfer.AgentChoice]
+    queues: list[transfer.QueueChoice]
+
+
+def reassign_rows(agent_id: str) -> list[ReassignRow]:
+    """The agent's open interactions in the campaigns this supervisor may see."""
+    campaigns = {c.id: c for c in require_agent(agent_id)}
+    held = _session().scalars(
+        select(Interaction)
+        .where(
+            Interaction.agent_id == agent_id,
+            Interaction.state == "assigned",
+            Interaction.campaign_id.in_(sorted(campaigns)),
+        )
+        .order_by(Interaction.arrived_at)
+    )
+    queues = transfer.queue_choices()
+    return [
+        ReassignRow(
+            interaction_id=i.id,
+            subject=i.subject,
+            customer_email=i.customer_email,
+            campaign_name=campaigns[i.campaign_id].name,
+            agents=transfer.agent_choices(i.id),
+            queues=queues,
+        )
+        for i in held
+    ]
+
+
+def reassign(interaction_id: int, target: str, note: str = "") -> Interaction:
+    """``target`` is ``agent:<id>`` or ``queue:<campaign id>``: the transfer, by a supervisor."""
+    kind, _, value = target.partition(":")
+    if kind == "agent" and value:
+        return transfer.to_agent(interaction_id, value, note)
+    if kind == "queue" and value.isdigit():
+        return transfer.to_queue(interaction_id, int(value), note)
+    raise transfer.TransferError("choose an agent or a queue")

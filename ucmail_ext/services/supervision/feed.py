@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +20,7 @@ from ucmail_ext.extension import get_state
 from ucmail_ext.models import AgentState, Campaign, Interaction, Member, utcnow
 from ucmail_ext.services.access import visible_campaign_ids
 from ucmail_ext.services.admin.members import user_name
-from ucmail_ext.services.desk import presence
+from ucmail_ext.services.desk import dispositions, presence
 from ucmail_ext.services.desk.rating import campaign_rating_summary
 from ucmail_ext.services.desk.routing import local_day_start
 from ucmail_ext.services.supervision import hourly
@@ -75,6 +75,8 @@ class CampaignFigures:
     ratings: dict[str, Any]
     # "Reconnect the account: <provider's words>" when the OAuth2 grant is gone.
     mailbox_error: str = ""
+    # Closed today per close reason ("" for closed without one).
+    dispositions: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -279,10 +281,22 @@ def _state_counts(campaign_ids: Sequence[int]) -> dict[tuple[int, str], tuple[in
     return {(cid, state): (int(count), oldest) for cid, state, count, oldest in rows}
 
 
+def _disposition_counts(campaigns: Sequence[Campaign], now: datetime) -> dict[int, dict[str, int]]:
+    """Today's closes per reason, "today" in each campaign's own time zone."""
+    by_start: dict[datetime, list[int]] = defaultdict(list)
+    for campaign in campaigns:
+        by_start[local_day_start(campaign.timezone, now)].append(campaign.id)
+    counts: dict[int, dict[str, int]] = {}
+    for start, ids in by_start.items():
+        counts.update(dispositions.counts_since(ids, start))
+    return counts
+
+
 def campaign_figures(campaigns: Sequence[Campaign], now: datetime) -> list[CampaignFigures]:
     if not campaigns:
         return []
     counts = _state_counts([c.id for c in campaigns])
+    closes = _disposition_counts(campaigns, now)
     figures = []
     for campaign in campaigns:
         queued, oldest = counts.get((campaign.id, "queued"), (0, None))
@@ -308,6 +322,7 @@ def campaign_figures(campaigns: Sequence[Campaign], now: datetime) -> list[Campa
                     campaign_rating_summary(campaign.id, local_day_start(campaign.timezone, now))
                 ),
                 mailbox_error=campaign.oauth_error or "",
+                dispositions=closes.get(campaign.id, {}),
             )
         )
     return figures

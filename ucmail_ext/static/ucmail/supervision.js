@@ -77,6 +77,15 @@
           { text: ratingText(c.ratings) }
         ]);
         tr.setAttribute("data-campaign-id", c.campaign_id);
+        var reasons = Object.keys(c.dispositions || {}).filter(function (k) { return k; }).sort();
+        if (reasons.length) {
+          // Today's closes per close reason, under the campaign's name.
+          var closes = el("small", "sv-dispositions", "Closed today: " + reasons.map(function (k) {
+            return k + " " + c.dispositions[k];
+          }).join(" · "));
+          closes.style.display = "block";
+          tr.firstChild.appendChild(closes);
+        }
         if (c.mailbox_error) {
           // OAuth2 grant gone: the mailbox is not read until an admin reconnects it.
           var badge = el("span", "badge status-red", "reconnect the account");
