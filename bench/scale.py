@@ -105,6 +105,7 @@ class Cluster:
         return {
             "SECRET_KEY": SECRET,
             "UCMAIL_LOCK_PREFIX": self.lock_prefix,
+            "UCMAIL_PUBLIC_URL": "https://helpdesk.bench.test",
             "CELERY": {"broker_url": self.redis_url, "task_routes": self.routes},
         }
 
@@ -328,7 +329,8 @@ def _send_list(
     app: Flask, cluster: Cluster, sink: SmtpSinkProcess, workers: list[Any], count: int
 ) -> tuple[float, float, list[float]]:
     """One fresh list of ``count`` records sent by ``workers`` (one run_list each):
-    messages per second, machine CPU busy percent, CPU seconds per second of each worker."""
+    messages per second, machine CPU busy percent, CPU seconds per second of each
+    worker and, last, of the SMTP sink."""
     from bench.dialer import activate, count_sent, make_dialer, upload
 
     dialer_id = make_dialer(app, sink.port)
@@ -336,7 +338,9 @@ def _send_list(
     activate(app, list_id)  # the bench app dispatches nothing: the runners are ours
     sink.reset()
     hertz = os.sysconf("SC_CLK_TCK")
-    before = [_cpu_ticks(w.pid) for w in workers]
+    # The sink's own process (SmtpSinkProcess keeps it private): is it saturated?
+    pids = [w.pid for w in workers] + [sink._process.pid]
+    before = [_cpu_ticks(pid) for pid in pids]
     busy0, total0 = _machine_ticks()
     started = time.perf_counter()
     for _ in workers:
@@ -346,7 +350,7 @@ def _send_list(
     )
     elapsed = time.perf_counter() - started
     busy1, total1 = _machine_ticks()
-    used = [(_cpu_ticks(w.pid) - b) / hertz / elapsed for w, b in zip(workers, before, strict=True)]
+    used = [(_cpu_ticks(pid) - b) / hertz / elapsed for pid, b in zip(pids, before, strict=True)]
     assert sink.count() == count, (sink.count(), count)
     return count / elapsed, 100.0 * (busy1 - busy0) / max(1, total1 - total0), used
 
@@ -372,11 +376,14 @@ def dialer_workers(args: argparse.Namespace, workdir: str) -> None:
     emit(BENCH, "dialer_1_worker_msgs_per_s", one, "msgs/s")
     emit(BENCH, "dialer_2_workers_msgs_per_s", two, "msgs/s")
     emit(BENCH, "dialer_2_workers_ratio", two / one, "x")
+    emit(BENCH, "dialer_raw_1_connection_msgs_per_s", raw1, "msgs/s")
     emit(BENCH, "dialer_raw_2_threads_ratio", raw2 / raw1, "x")
     emit(BENCH, "dialer_machine_cpu_busy_pct", busy, "%")
     emit(BENCH, "dialer_machine_cores", os.cpu_count() or 1, "cores")
-    for n, value in enumerate(used):
+    *per_worker, sink_cpu = used
+    for n, value in enumerate(per_worker):
         emit(BENCH, f"dialer_worker{n}_cpu_per_s", value, "cpu-s/s")
+    emit(BENCH, "dialer_sink_cpu_per_s", sink_cpu, "cpu-s/s")
 
 
 FIGURES: dict[str, Callable[[argparse.Namespace, str], None]] = {
