@@ -221,3 +221,34 @@ def test_a_refused_transfer_explains_and_keeps_the_interaction(floor: Floor, cli
     assert refused.status_code == 409
     assert "online and below the campaign" in refused.get_data(True)
     assert reload(Interaction, interaction_id).agent_id == floor.agent1
+
+
+def test_a_supervisor_reassigns_an_agents_interaction_from_supervision(
+    floor: Floor, client_for
+) -> None:  # type: ignore[no-untyped-def]
+    interaction_id = assigned(floor, floor.agent1, "Stuck")
+    supervisor = client_for("supervisor")
+
+    page = supervisor.get(f"/ucmail/supervision/agents/{floor.agent1}/interactions").get_data(True)
+    assert "Stuck" in page and f'value="agent:{floor.agent2}"' in page
+    done = post(
+        supervisor,
+        floor.app,
+        f"/ucmail/supervision/interactions/{interaction_id}/reassign",
+        {"target": f"agent:{floor.agent2}", "note": "Alice is out", "agent": floor.agent1},
+    )
+
+    assert done.status_code == 302
+    assert reload(Interaction, interaction_id).agent_id == floor.agent2
+    [line] = _notes(interaction_id)
+    assert line.body == "Transferred from Alice Agent to Bob Agent by Sam Supervisor: Alice is out"
+    as_other_user()
+    assert (
+        post(
+            client_for("agent2"),
+            floor.app,
+            f"/ucmail/supervision/interactions/{interaction_id}/reassign",
+            {"target": f"queue:{floor.campaign_id}"},
+        ).status_code
+        == 403
+    )

@@ -679,6 +679,9 @@ def answer(interaction_id: int, composed: Composed) -> Message:
     if composed.kind not in ANSWER_KINDS:
         raise ComposeError({"kind": "choose reply, reply with history or forward"})
     interaction = portal.visible_interaction(interaction_id)
+    # First: when a colleague answered and took it meanwhile, their answer is what
+    # this agent must see, before being told it is no longer theirs.
+    _check_collision(interaction, composed)
     if not portal.may_answer(interaction):
         raise portal.NotAllowed("this interaction is assigned to another agent")
     campaign = _session().get(Campaign, interaction.campaign_id)
@@ -691,7 +694,6 @@ def answer(interaction_id: int, composed: Composed) -> Message:
             errors["source_message_id"] = "that message is not in this conversation"
     if errors:
         raise ComposeError(errors)
-    _check_collision(interaction, composed)
     rich = _rich(composed)
     attachments = _forwarded(source) + _stored_uploads(composed.files)
     parent = None if composed.kind == "forward" else _parent(interaction)
