@@ -96,10 +96,10 @@ def test_agent_sees_new_mail_live_replies_with_history_forwards_and_closes(
 
     # Reply with history.
     page.click("#action-history")
-    body = page.locator("#composer-body")
-    expect(body).to_have_value(re.compile(r"> My screen is cracked\."))
-    body.press("Control+Home")
-    body.type("We will replace it tomorrow.")
+    expect(page.locator("#composer-body")).to_have_value(re.compile(r"> My screen is cracked\."))
+    editor = page.locator("#composer-editor")  # the formatting editor over the textarea
+    editor.press("Control+Home")
+    editor.type("We will replace it tomorrow.")
     page.click("#composer-send")
     expect(page.locator(".ucmail-flash-success")).to_contain_text("on its way")
     (first,) = smtp_sink.wait_for(1)
@@ -203,8 +203,8 @@ def test_inserting_the_signature_keeps_one_separator_and_one_signature(
     page.goto(f"{live_server}/ucmail/agent/?open={interaction_id}&compose=reply")
     body = page.locator("#composer-body")
     expect(body).to_have_value(re.compile(r"-- \nThe team"))
-    body.press("Control+Home")
-    body.type("Fixed.")
+    page.locator("#composer-editor").press("Control+Home")
+    page.locator("#composer-editor").type("Fixed.")
 
     def insert(template: Template) -> str:
         page.select_option("#composer-template", str(template.id))
@@ -247,7 +247,7 @@ def test_the_open_supervisor_chat_never_covers_the_editor(
         if not panel.evaluate("el => el.open"):
             page.click("#ucmail-chat summary")
         expect(page.locator("#chat-body")).to_be_visible()
-        editor = page.locator("#composer-body")
+        editor = page.locator("#composer-editor")
 
         for where in ("top", "editor", "bottom"):
             if where == "editor":
@@ -280,8 +280,8 @@ def test_the_agent_is_asked_before_unfilled_variables_leave_and_can_send_anyway(
         browser_login(page, live_server, USERS["agent1"][0], TEST_PASSWORD)
         page.goto(f"{live_server}/ucmail/agent/?open={interaction_id}&compose=reply")
         body = page.locator("#composer-body")
-        body.press("Control+Home")
-        body.type("Hello ${name}, your plan renews on ${date}.")
+        page.locator("#composer-editor").press("Control+Home")
+        page.locator("#composer-editor").type("Hello ${name}, your plan renews on ${date}.")
         page.click("#composer-send")
 
         expect(page.locator("#unfilled-question")).to_contain_text("${name}, ${date}")

@@ -122,7 +122,7 @@ def test_a_supervisor_watches_spies_chats_pauses_and_logs_out_an_agent(
         screen = opened.value
         agent.click("#ucmail-tray a")
         agent.click("#action-reply")
-        agent.fill("#composer-body", "We are sending a technician.")
+        agent.fill("#composer-editor", "We are sending a technician.")
         expect(screen.locator("#sv-screen-body")).to_contain_text(
             "We are sending a technician.", timeout=HEARTBEAT_WAIT
         )

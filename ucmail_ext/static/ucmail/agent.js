@@ -224,6 +224,10 @@
       }
       return;
     }
+    if (event.key === "Escape" && typing(event.target) && !(help && help.open)) {
+      event.target.blur();  // out of the field, so the single-key shortcuts work again
+      return;
+    }
     if (typing(event.target) || (help && help.open)) return;
     var key = event.key;
     if (key === "j" || key === "ArrowDown") {
