@@ -258,6 +258,7 @@ def save_draft(interaction_id: int) -> ResponseReturnValue:
         bcc=text("bcc"),
         subject=text("subject"),
         body=text("body"),
+        body_html=text("body_html"),
         source_message_id=number("source_message_id"),
         seen_message_id=number("seen_message_id") or 0,
     )

@@ -50,6 +50,8 @@ class Draft(Base):
     bcc_addrs: Mapped[str] = mapped_column(Text, default="")
     subject: Mapped[str] = mapped_column(String(998), default="")
     body: Mapped[str] = mapped_column(Text, default="")
+    # The formatting editor's HTML; sanitized again when it is restored or sent.
+    body_html: Mapped[str] = mapped_column(Text, default="")
     source_message_id: Mapped[int | None] = mapped_column(Integer)
     # The newest message the agent had seen when they started: newer ones are a collision.
     seen_message_id: Mapped[int] = mapped_column(Integer, default=0)

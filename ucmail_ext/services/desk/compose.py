@@ -349,6 +349,7 @@ def editor_for(
             cc=saved.cc_addrs,
             subject=saved.subject,
             body=saved.body,
+            body_html=sanitize_html(saved.body_html) if saved.body_html else "",
             source_message_id=saved.source_message_id,
             forwarded=_forwarded_names(interaction_id, saved.source_message_id, saved.kind),
             bcc=saved.bcc_addrs,

@@ -41,6 +41,7 @@ class DraftFields:
     body: str = ""
     source_message_id: int | None = None
     seen_message_id: int = 0
+    body_html: str = ""
 
 
 def _session() -> Any:
@@ -50,7 +51,7 @@ def _session() -> Any:
 def _checked(fields: DraftFields) -> DraftFields:
     if fields.kind not in KINDS:
         raise DraftError("unknown kind of answer")
-    if len(fields.body) > MAX_BODY:
+    if max(len(fields.body), len(fields.body_html)) > MAX_BODY:
         raise DraftError("the message is too long to keep as a draft")
     if max(len(fields.to), len(fields.cc), len(fields.bcc)) > MAX_ADDRESSES:
         raise DraftError("too many addresses")
@@ -90,6 +91,7 @@ def save(interaction_id: int, fields: DraftFields, user: Any = None) -> datetime
     row.bcc_addrs = fields.bcc
     row.subject = fields.subject.replace("\r", " ").replace("\n", " ")[:MAX_SUBJECT]
     row.body = fields.body.replace("\x00", "")
+    row.body_html = fields.body_html.replace("\x00", "")
     row.source_message_id = fields.source_message_id
     row.updated_at = utcnow()
     saved = row.updated_at

@@ -81,6 +81,7 @@
       bcc: field("composer-bcc"),
       subject: field("composer-subject"),
       body: composerBody(),
+      body_html: field("composer-body-html"),
       source_message_id: source ? parseInt(source.value, 10) : null,
       seen_message_id: seenId()
     };
