@@ -144,7 +144,7 @@ def test_the_tray_shows_live_waits_threshold_colours_new_marks_and_local_times(
     expect(tray.locator(f'li[data-id="{oldest}"] .tray-new')).to_have_text("New")
     # Opened by its agent: no longer new once the tray refreshes.
     expect(tray.locator(f'li[data-id="{newest}"] .tray-new')).to_have_count(0)
-    expect(page.locator("#tray-counts")).to_contain_text("Support 3 3 waiting")
+    expect(page.locator("#tray-counts")).to_contain_text("Support 3 · 3 waiting")
 
     # The conversation's times are in the browser's zone, not the server's UTC label.
     stamp = page.locator("#ucmail-timeline time.local-time").first
@@ -155,3 +155,63 @@ def test_the_tray_shows_live_waits_threshold_colours_new_marks_and_local_times(
     arrival = assigned(floor, floor.agent1, "Live arrival", at=utcnow())
     expect(tray.locator(f'li[data-id="{arrival}"] .tray-new')).to_be_visible(timeout=30_000)
     expect(page.locator("#tray-announce")).to_contain_text("Live arrival")
+
+
+def _in_view(box: dict[str, float] | None, width: int, height: int) -> bool:
+    return (
+        bool(box)
+        and box["x"] >= 0
+        and box["y"] >= 0
+        and box["x"] + 40 <= width
+        and (box["y"] + 40 <= height)
+    )
+
+
+@pytest.mark.parametrize("width,height", [(1366, 768), (1920, 1080)])
+def test_tray_conversation_and_editor_are_visible_together(
+    browser: Any, floor: Floor, live_server: str, width: int, height: int
+) -> None:
+    from playwright.sync_api import expect
+
+    campaign = session().get(Campaign, floor.campaign_id)
+    campaign.threshold_warning_seconds = 10 * 60
+    campaign.threshold_critical_seconds = 30 * 60
+    session().commit()
+    waits = (
+        ("Invoice 2291 charged twice", 42, "Dana Whitfield", "dana@example.org"),
+        ("Parcel arrived damaged", 17, "Carla Customer", "carla@example.org"),
+        ("Cannot log in after password reset", 6, "Ben Ortiz", "ben@example.org"),
+        ("Change of delivery address", 2, "Mia Chen", "mia@example.org"),
+    )
+    ids = []
+    for subject, minutes, name, email in waits:
+        item_id = assigned(
+            floor,
+            floor.agent1,
+            subject,
+            at=utcnow() - timedelta(minutes=minutes),
+            customer=email,
+            text=f"Hello,\n\n{subject}. Could you help me with this today?\n\nThanks,\n{name}",
+        )
+        session().get(Interaction, item_id).customer_name = name
+        ids.append(item_id)
+    session().commit()
+    opened = ids[1]
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    try:
+        page.set_default_timeout(15_000)
+        browser_login(page, live_server, USERS["agent1"][0], TEST_PASSWORD)
+        page.goto(f"{live_server}/ucmail/agent/?open={opened}&compose=reply")
+        expect(page.locator("#composer-editor")).to_be_visible()
+        page.locator("#composer-editor").click()
+        page.keyboard.press("Control+Home")
+        page.keyboard.type("Hello Carla, I am sorry about the parcel. A replacement leaves today.")
+        expect(page.locator("#ucmail-tray li")).to_have_count(len(ids))
+
+        for selector in ("#ucmail-tray li:first-child", "#ucmail-timeline", "#composer-editor"):
+            box = page.locator(selector).bounding_box()
+            assert _in_view(box, width, height), (selector, box)
+        page.screenshot(path=f"/tmp/shots/agent-desk-{width}x{height}.png")
+    finally:
+        context.close()

@@ -124,7 +124,7 @@
       li.appendChild(span("name", c.name));
       li.appendChild(document.createTextNode(" "));
       li.appendChild(span("count", c.total));
-      if (c.waiting) { li.appendChild(document.createTextNode(" ")); li.appendChild(span("waiting", c.waiting + " waiting")); }
+      if (c.waiting) li.appendChild(span("waiting", " · " + c.waiting + " waiting"));
       fragment.appendChild(li);
     });
     list.replaceChildren(fragment);
