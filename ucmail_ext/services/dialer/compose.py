@@ -298,7 +298,9 @@ class ListComposer:
         more than a message's SMTP exchange with a local relay); measured in bench
         D7, rendering and signing the next records while the sender waits for the
         server's answer hides most of it. Unsigned mail stays inline (see
-        ``InlineSender``: there the hand-off costs what the overlap saves).
+        ``InlineSender``: there the hand-off costs what the overlap saves). The
+        thread ends with the run: an executor's idle worker exits once the
+        executor (held by this composer only) is collected.
         """
         if self._signing is None:
             self._signing = ThreadPoolExecutor(1, thread_name_prefix="ucmail-dkim")
@@ -315,11 +317,6 @@ class ListComposer:
         while self._waiting and len(self._ahead) < _SIGN_AHEAD:
             record = self._waiting.popleft()
             self._ahead[record.id] = self._signing.submit(self._render, record)
-
-    def close(self) -> None:
-        """Stops the signing thread (also done when the composer is collected)."""
-        if self._signing is not None:
-            self._signing.shutdown(wait=False, cancel_futures=True)
 
     # -- one record ------------------------------------------------------------------
 
