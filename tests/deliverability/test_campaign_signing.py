@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -207,3 +210,19 @@ def test_an_unreadable_key_pauses_the_dialer_with_the_reason(ctx: Flask, sink: S
     assert record.state != "sent"
     reason = db.session.get(Dialer, dialer_id).pause_reason
     assert "DKIM key cannot be decrypted" in reason
+
+
+def test_the_signing_thread_ends_with_the_run(ctx: Flask, sink: SmtpSink) -> None:
+    campaign_id = dialer_helpers.make_campaign(sink.port)
+    _signing_on(campaign_id)
+    dialer_id = dialer_helpers.make_dialer(campaign_id)
+    rows = dialer_helpers.simple_rows(5)
+    report = dialer_helpers.upload(dialer_id, dialer_helpers.csv_text(rows))
+    assert dialer_service.play_list(report.list_id, None, "1").ok
+    sink.wait_for(5)
+
+    deadline = time.monotonic() + 30
+    while any(t.name.startswith("ucmail-dkim") for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "the DKIM signing thread outlived its run"
+        gc.collect()
+        time.sleep(0.05)
