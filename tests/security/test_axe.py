@@ -99,12 +99,14 @@ def test_the_agent_portal_has_no_serious_accessibility_violation(
     axe_page.goto(f"{live_server}/ucmail/agent/?open={interaction_id}&compose=reply")
     expect(axe_page.locator("#composer-editor")).to_be_visible()
     axe_page.locator("details#note summary").click()
+    axe_page.screenshot(path="/tmp/shots/agent-conversation-1366x768.png")
     assert serious_violations(axe_page) == []
 
     axe_page.keyboard.press("Escape")
     axe_page.locator("body").click(position={"x": 5, "y": 5})
     axe_page.keyboard.press("?")
     expect(axe_page.locator("#shortcuts-help")).to_be_visible()
+    axe_page.screenshot(path="/tmp/shots/agent-shortcuts-1366x768.png")
     assert serious_violations(axe_page) == []
 
     axe_page.goto(f"{live_server}/ucmail/agent/new")
