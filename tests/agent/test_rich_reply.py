@@ -136,6 +136,31 @@ def test_a_formatted_reply_goes_out_with_html_text_and_inline_image(
     assert [(a.inline, a.content_type) for a in stored.attachments] == [(True, "image/png")]
 
 
+def test_a_new_interaction_can_be_formatted_too(
+    floor: Floor, client_for: Any, smtp_sink: SmtpSink
+) -> None:
+    answer = post(
+        client_for("agent1"),
+        floor.app,
+        f"/ucmail/agent/new?campaign={floor.campaign_id}",
+        {
+            "to": "lead@example.org",
+            "subject": "Your quote",
+            "body": "Hello",
+            "body_html": f'<p><i>Hello</i></p><img src="{PNG_URL}"><p onclick="x()">Bye</p>',
+        },
+    )
+
+    assert answer.status_code == 302
+    (received,) = smtp_sink.wait_for(1, timeout=60)
+    mail = message_from_bytes(received.raw, policy=policy.default)
+    parts = _parts(mail)
+    html = parts["text/html"][0].get_content()
+    assert "<i>Hello</i>" in html and "onclick" not in html
+    assert parts["text/plain"][0].get_content().replace("\r\n", "\n").startswith("Hello\n")
+    assert parts["image/png"][0].get_content() == PNG
+
+
 def test_a_plain_reply_without_the_editor_still_works(
     floor: Floor, client_for: Any, smtp_sink: SmtpSink
 ) -> None:
