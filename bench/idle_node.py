@@ -1,8 +1,9 @@
 """One ``flask ucmail idle`` node for ``bench.scale_idle``, in its own process.
 
 ``python -m bench.idle_node DB_URL FILES_DIR CONFIG_JSON`` runs an IdleNode until
-SIGTERM and prints ``{"listening": n, "t": <time.time()>}`` whenever the number of
-mailboxes with an IDLE running changes, so the benchmark sees it from outside.
+SIGTERM and prints ``{"listening": n, "round_s": s, "t": <time.time()>}`` whenever
+the number of mailboxes with an IDLE running changes (and every second), so the
+benchmark sees it from outside.
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ def main(argv: list[str]) -> None:
         runner = threading.Thread(target=node.run, args=(stop,), daemon=True)
         runner.start()
         last = -1
+        reported = time.monotonic()
         while runner.is_alive():
             count = len(node.loop.listening())
-            if count != last:
-                print(json.dumps({"listening": count, "t": time.time()}), flush=True)
-                last = count
+            if count != last or time.monotonic() - reported > 1:
+                line = {"listening": count, "round_s": node.round_seconds, "t": time.time()}
+                print(json.dumps(line), flush=True)
+                last, reported = count, time.monotonic()
             stop.wait(0.05)
         runner.join()
 

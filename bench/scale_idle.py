@@ -11,6 +11,11 @@ PostgreSQL and Redis leases, ``--mailboxes`` receiving campaigns, and real
   random mailbox -> interaction stored, 99th percentile.
 - ``idle_takeover_s``: SIGKILL one of the two -> the survivor listens to every
   mailbox again (``UCMAIL_IDLE_TAKEOVER`` is 30 s).
+- ``idle_round_ms_per_1000``: one node's round (extend its leases, read the
+  campaigns and the nodes), holding every mailbox, per 1,000 mailboxes; it runs
+  every ``UCMAIL_IDLE_TAKEOVER / 6`` seconds.
+
+``--leases database`` keeps the leases in PostgreSQL instead of Redis.
 """
 
 from __future__ import annotations
@@ -85,12 +90,16 @@ class Node:
             text=True,
         )
         self.listening = 0
+        self.round_s = 0.0
+        self.lines = 0
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
         assert self.process.stdout is not None
         for line in self.process.stdout:
-            self.listening = json.loads(line)["listening"]
+            item = json.loads(line)
+            self.listening, self.round_s = item["listening"], item["round_s"]
+            self.lines += 1
 
     def rss_mb(self) -> float:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
@@ -167,7 +176,10 @@ def _stored(app: Flask, campaign_id: int) -> int:
 
 
 @contextlib.contextmanager
-def _redis_leases() -> Iterator[dict[str, str]]:
+def _leases(where: str) -> Iterator[dict[str, str]]:
+    if where == "database":
+        yield {}  # no Redis configured, broker in memory: the ucmail_lock table
+        return
     url = redis_base_url()
     require_redis(url)
     prefix = redis_key_prefix() + "bench:"
@@ -177,14 +189,14 @@ def _redis_leases() -> Iterator[dict[str, str]]:
         delete_redis_keys(url, prefix)
 
 
-def run(mailboxes: int, samples: int, db: str) -> None:
+def run(mailboxes: int, samples: int, db: str, leases_in: str) -> None:
     workdir = tempfile.mkdtemp(prefix="ucmail-bench-idle-")
     files = str(Path(workdir) / "files")
     nodes: list[Node] = []
     with (
         DovecotServer(extra_conf=SCALE_CONF) as dovecot,
         database_url(db, workdir) as url,
-        _redis_leases() as leases,
+        _leases(leases_in) as leases,
         bench_app(url, files, **leases) as app,
     ):
         boxes = _make_campaigns(app, dovecot, mailboxes)
@@ -228,6 +240,9 @@ def run(mailboxes: int, samples: int, db: str) -> None:
             second.process.wait(10)
             _wait(lambda: first.listening == mailboxes, 300, "the take-over")
             emit(BENCH, "idle_takeover_s", time.monotonic() - killed, "s")
+            seen = first.lines
+            _wait(lambda: first.lines >= seen + 12, 60, "a few more rounds")
+            emit(BENCH, "idle_round_ms_per_1000", first.round_s * 1e6 / mailboxes, "ms")
         finally:
             for node in nodes:
                 node.stop()
@@ -238,8 +253,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--mailboxes", type=int, default=1000)
     parser.add_argument("--samples", type=int, default=100, help="arrivals timed")
     parser.add_argument("--db", default="postgresql", help="postgresql or a database URL")
+    parser.add_argument("--leases", choices=("redis", "database"), default="redis")
     args = parser.parse_args(argv)
-    run(args.mailboxes, args.samples, args.db)
+    run(args.mailboxes, args.samples, args.db, args.leases)
 
 
 if __name__ == "__main__":

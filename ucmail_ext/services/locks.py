@@ -74,6 +74,31 @@ def acquire(name: str, ttl: float | None = None) -> Lease | None:
     return lease if lease.take() else None
 
 
+def extend_many(leases: list[Lease]) -> set[str]:
+    """Extend many leases at once; the names of those still held.
+
+    For a holder of hundreds of leases (an IDLE node): on the database it is one
+    UPDATE per 500 leases instead of one transaction each. A row matches only with
+    its own token, and tokens are random per lease, so no one else's row is touched.
+    """
+    held: set[str] = set()
+    by_engine: dict[tuple[int, float], list[_DbLease]] = {}
+    by_client: dict[int, list[_RedisLease]] = {}
+    for lease in leases:
+        if isinstance(lease, _DbLease):
+            by_engine.setdefault((id(lease._engine), lease.ttl), []).append(lease)
+        elif isinstance(lease, _RedisLease):
+            by_client.setdefault(id(lease._lock.redis), []).append(lease)
+        elif lease.extend():
+            held.add(lease.name)
+    for group in by_engine.values():
+        for start in range(0, len(group), 500):
+            held |= _DbLease.extend_group(group[start : start + 500])
+    for redis_group in by_client.values():
+        held |= _RedisLease.extend_group(redis_group)
+    return held
+
+
 def held_names(prefix: str) -> list[str]:
     """Names of the unexpired locks that start with ``prefix``, sorted.
 
@@ -170,6 +195,18 @@ class _RedisLease:
         with contextlib.suppress(LockError):
             self._lock.release()
 
+    @staticmethod
+    def extend_group(leases: list[_RedisLease]) -> set[str]:
+        """One round trip for all: redis-py's own extend script, pipelined."""
+        pipe = leases[0]._lock.redis.pipeline(transaction=False)
+        for lease in leases:
+            lock = lease._lock
+            lock.lua_extend(
+                keys=[lock.name], args=[lock.local.token, int(lease.ttl * 1000), "1"], client=pipe
+            )
+        answers = pipe.execute(raise_on_error=False)
+        return {lease.name for lease, answer in zip(leases, answers, strict=True) if answer == 1}
+
 
 class _DbLease:
     _table = LockLease.__table__
@@ -226,6 +263,29 @@ class _DbLease:
             if _is_busy(exc):
                 # Still ours until it expires; the next extension will tell.
                 return True
+            raise
+
+    @classmethod
+    def extend_group(cls, leases: list[_DbLease]) -> set[str]:
+        table = cls._table
+        first = leases[0]
+        try:
+            with first._engine.begin() as conn:
+                relax_durability(conn)
+                rows = conn.execute(
+                    update(table)
+                    .where(
+                        table.c.name.in_([lease.name for lease in leases]),
+                        table.c.token.in_([lease._token for lease in leases]),
+                    )
+                    .values(expires_at=first._expiry())
+                    .returning(table.c.name)
+                )
+                return set(rows.scalars())
+        except OperationalError as exc:
+            if _is_busy(exc):
+                # Still ours until they expire; the next extension will tell.
+                return {lease.name for lease in leases}
             raise
 
     def release(self) -> None:

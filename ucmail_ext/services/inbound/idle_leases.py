@@ -2,7 +2,7 @@
 
 Each process is a *node*. It holds a lease ``idle-node:<id>`` (it is alive) and one
 lease ``idle:<campaign id>`` per mailbox it listens to, both from ``services/locks``
-(Redis, else the database) with a time-to-live of half ``UCMAIL_IDLE_TAKEOVER``.
+(Redis, else the database) with a time-to-live of a third of ``UCMAIL_IDLE_TAKEOVER``.
 Every sixth of that period a node runs one round:
 
 1. extend its own leases; a mailbox lease it could not extend was taken over by
@@ -33,6 +33,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -105,8 +106,9 @@ class IdleNode:
     ) -> None:
         self.app = app
         self.takeover = float(takeover or app.config["UCMAIL_IDLE_TAKEOVER"])
-        # Dead at most ttl ago, noticed at most one round later: within takeover.
-        self.ttl = self.takeover / 2
+        # A dead node's leases run out within ttl and the others notice within one
+        # round: half the take-over time, the other half is left for reconnecting.
+        self.ttl = self.takeover / 3
         self.refresh = min(refresh or self.takeover / 6, self.takeover / 6)
         self.node_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         self.loop = IdleLoop(
@@ -116,17 +118,20 @@ class IdleNode:
         self.held: dict[int, _Held] = {}
         self._handing_over: dict[int, tuple[_Held, threading.Event]] = {}
         self._node_lease: locks.Lease | None = None
+        self.round_seconds = 0.0  # how long the last round took (leases, campaigns)
 
     def run(self, stop: threading.Event) -> None:
         """Rounds until ``stop`` is set; then every mailbox is released."""
         self.loop.start()
         try:
             while not stop.is_set():
+                started = time.monotonic()
                 try:
                     with self.app.app_context():
                         self.step()
                 except Exception:
                     log.exception("IDLE node %s: round failed", self.node_id)
+                self.round_seconds = time.monotonic() - started
                 stop.wait(self.refresh)
         finally:
             self.shutdown()
@@ -183,14 +188,15 @@ class IdleNode:
         self._node_lease = locks.acquire(NODE_PREFIX + self.node_id, self.ttl)
 
     def _extend_held(self) -> None:
+        leases = [held.lease for held in self.held.values()]
+        leases += [held.lease for held, _ in self._handing_over.values()]
+        still = locks.extend_many(leases)
         for box, held in list(self.held.items()):
-            if not held.lease.extend():
+            if held.lease.name not in still:
                 log.warning("IDLE node %s lost mailbox %s to another node", self.node_id, box)
                 del self.held[box]
                 self.loop.remove(box)
                 self._changed(box, False)
-        for held, _ in self._handing_over.values():
-            held.lease.extend()
 
     def _hand_over(self, box: int) -> None:
         held = self.held.pop(box)
