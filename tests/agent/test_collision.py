@@ -147,6 +147,8 @@ def test_a_colleagues_answer_sent_first_is_shown_before_anything_goes_out(
     assert "1 new message arrived after you began writing" in page
     assert "Bob Agent" in page and "Bob here: your refund is on its way." in page
     assert "Alice here: let me check." in page  # what she typed is kept
+    assert 'id="composer-send-newer"' not in page  # Bob holds it now: nothing to confirm
+    assert "now assigned to another agent, so your answer was not sent" in page
     assert smtp_sink.count == 1
     assert session().query(Message).filter(Message.text.contains("Alice here")).count() == 0
 
@@ -180,6 +182,7 @@ def test_a_new_customer_message_asks_first_then_send_anyway_sends(
     )
     assert warned.status_code == 409
     assert "Never mind, it works now!" in warned.get_data(True)
+    assert 'id="composer-send-newer"' in warned.get_data(True)
     assert smtp_sink.count == 0
 
     again = post(
