@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -240,3 +241,27 @@ def test_idle_connections_held_are_a_live_gauge(
         _wait_for(lambda: held() == before)
     finally:
         loop.stop()
+
+
+@pytest.mark.integration
+def test_token_refreshes_are_counted(
+    make_app: Callable[..., Flask], oauth_provider: Any, oauth_dovecot: DovecotServer
+) -> None:
+    from tests.oauth.helpers import (
+        expire_cached_token,
+        in_context,
+        make_oauth_campaign,
+        new_mailbox,
+        oauth_config,
+    )
+    from ucmail_ext.services.oauth import tokens
+
+    app = make_app(**oauth_config(oauth_provider))
+    user = new_mailbox(oauth_dovecot)
+    campaign_id = make_oauth_campaign(app, oauth_provider, oauth_dovecot, user, 2525)
+    client = app.test_client()
+    labels = {"campaign": campaign_id, "result": "ok"}
+    before = value(scrape(client), "ucmail_token_refreshes_total", **labels)
+    expire_cached_token(app, campaign_id)
+    in_context(app, lambda: tokens.access_token(campaign_id))
+    assert value(scrape(client), "ucmail_token_refreshes_total", **labels) == before + 1

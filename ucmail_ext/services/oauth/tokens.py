@@ -44,7 +44,7 @@ from ucmail_ext.crypto import decrypt_secret, encrypt_secret
 from ucmail_ext.extension import get_state
 from ucmail_ext.mail.imap import TokenUnavailable
 from ucmail_ext.models import Campaign, utcnow
-from ucmail_ext.services import locks
+from ucmail_ext.services import locks, metrics
 from ucmail_ext.services.oauth.providers import Provider, ProviderError, get_provider
 
 log = logging.getLogger(__name__)
@@ -299,6 +299,7 @@ def _refresh_locked(campaign_id: int, margin: float) -> str:
     try:
         response = _refresh(provider, decrypt_secret(row.refresh))
     except RefreshFailed as exc:
+        metrics.token_refreshed(campaign_id, ok=False)
         if exc.permanent:
             message = f"{RECONNECT}: {exc}"
             _write(campaign_id, oauth_error=message[:2000], **_red(message[:2000]))
@@ -323,6 +324,7 @@ def _refresh_locked(campaign_id: int, margin: float) -> str:
             return still
         raise OAuthUnavailable(f"token refresh failed ({exc}); retrying in {delay:.0f} s") from None
     store(campaign_id, response)
+    metrics.token_refreshed(campaign_id, ok=True)
     return response.access_token
 
 
