@@ -194,6 +194,25 @@ def test_a_try_later_from_one_domain_slows_that_domain_only(ctx) -> None:
         assert fast.one().throttled_at is None
 
 
+@pytest.mark.integration
+def test_paced_domains_are_sent_side_by_side_not_one_after_the_other(ctx) -> None:
+    """Each domain at its own pace at the same time: the list takes as long as its
+    slowest domain, not the sum of them."""
+    with DomainRelay() as relay:
+        dialer_id = _dialer(relay.port, "a.example 1200/min\nb.example 600/min\nc.example 300/min")
+        rows = _rows("a.example", 20, 1) + _rows("b.example", 10, 2) + _rows("c.example", 5, 3)
+        report = upload(dialer_id, csv_text(rows), subject="Hi ${name}")
+        assert dialer_service.play_list(report.list_id, None, "1").ok
+
+        _assert_sent_once(relay, report.list_id, 35)
+        order = relay.domains()
+        # c.example is last in priority, yet starts long before a.example is through.
+        assert order.index("c.example") < max(i for i, d in enumerate(order) if d == "a.example")
+        assert set(order[:6]) == {"a.example", "b.example", "c.example"}
+        for domain, rate in (("a.example", 1200), ("b.example", 600), ("c.example", 300)):
+            _assert_never_faster(relay, domain, rate)
+
+
 def _worker(db_url: str, tmp_path, list_id: int, start_at: float) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "tests.dialer.worker_process", db_url, str(tmp_path), str(list_id),

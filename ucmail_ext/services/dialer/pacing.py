@@ -255,9 +255,7 @@ def domain_limits(session: Session, dialer_id: int) -> dict[str, int]:
 
 def set_domain_limits(session: Session, dialer_id: int, limits: Mapping[str, int]) -> None:
     """Store the operator's rules (not committed); what was learnt per domain is kept."""
-    stored = set(
-        session.scalars(select(DOMAINS.c.domain).where(DOMAINS.c.dialer_id == dialer_id))
-    )
+    stored = set(session.scalars(select(DOMAINS.c.domain).where(DOMAINS.c.dialer_id == dialer_id)))
     session.execute(
         update(DOMAINS)
         .where(DOMAINS.c.dialer_id == dialer_id, DOMAINS.c.domain.not_in(list(limits)))
@@ -321,12 +319,12 @@ class DomainPacing:
         )
 
     def blocked(self, session: Session, now: float | None = None) -> list[str]:
-        """Domains whose next slot is still ahead: the claim leaves their records."""
+        """Domains whose next slot is past this batch's horizon: the claim leaves them."""
         if not self.enabled:
             return []
         now = time.time() if now is None else now
         stmt = select(DOMAINS.c.domain).where(
-            DOMAINS.c.dialer_id == self.dialer_id, DOMAINS.c.slot_epoch > now
+            DOMAINS.c.dialer_id == self.dialer_id, DOMAINS.c.slot_epoch > now + self.horizon
         )
         return list(session.scalars(stmt))
 
@@ -344,10 +342,12 @@ class DomainPacing:
     def book(self, session: Session, records: Sequence[_Claimed]) -> DomainBooking:
         """Book a slot on its domain's row for each record of a paced domain.
 
-        One UPDATE per domain in the batch, conditional on the domain being due
-        within the horizon, so two workers that both saw it due still take turns:
-        the second one's slots follow the first one's, or it gets none and puts its
-        records back.
+        Every domain is booked up to the same moment (now + horizon): the batch then
+        ends when each domain's next slot is just ahead, so the next claim books on
+        from there and no domain idles between batches. One UPDATE per domain,
+        conditional on the domain being due within the horizon, so two workers that
+        both saw it due still take turns: the second one's slots follow the first
+        one's, or it gets none and puts its records back.
         """
         booking = DomainBooking()
         if not self.enabled or not records:
@@ -356,17 +356,22 @@ class DomainPacing:
         for item in records:
             by_domain.setdefault(domain_of(item.email), []).append(item.id)
         rows = session.execute(
-            select(DOMAINS.c.domain, DOMAINS.c.per_minute, DOMAINS.c.pace_interval).where(
-                DOMAINS.c.dialer_id == self.dialer_id, DOMAINS.c.domain.in_(list(by_domain))
-            )
+            select(
+                DOMAINS.c.domain,
+                DOMAINS.c.per_minute,
+                DOMAINS.c.pace_interval,
+                DOMAINS.c.slot_epoch,
+            ).where(DOMAINS.c.dialer_id == self.dialer_id, DOMAINS.c.domain.in_(list(by_domain)))
         ).all()
         now = time.time()
-        for domain, per_minute, learnt in rows:
+        until = now + self.horizon
+        for domain, per_minute, learnt, epoch in rows:
             interval = effective(domain_floor(int(per_minute or 0)), float(learnt or 0.0))
             if interval <= 0:
                 continue
             ids = by_domain[domain]
-            count = min(len(ids), max(1, int(self.horizon / interval)))
+            start = max(float(epoch or 0.0), now)
+            count = min(len(ids), max(1, int((until - start) / interval) + 1))
             current = DOMAINS.c.slot_epoch
             end = session.execute(
                 update(DOMAINS)
@@ -451,9 +456,7 @@ class DomainPacing:
                     DOMAINS.c.throttled_at.is_(None) | (DOMAINS.c.throttled_at <= booked_at),
                 )
                 .values(
-                    pace_interval=case(
-                        (grown <= floor, 0.0), (grown <= FASTEST, 0.0), else_=grown
-                    )
+                    pace_interval=case((grown <= floor, 0.0), (grown <= FASTEST, 0.0), else_=grown)
                 )
             )
 

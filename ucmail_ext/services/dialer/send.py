@@ -102,6 +102,8 @@ THROTTLED_BATCH_DIVISOR = 2
 # The most often a paced run looks up a stop (the database's sake at tiny intervals).
 MIN_STOP_AGE = 0.02
 HEARTBEAT_SECONDS = 5.0
+# Claims per batch at most with per-domain pacing: one more each time a domain is full.
+MAX_DOMAIN_CLAIMS = 8
 
 
 @dataclass
@@ -641,24 +643,49 @@ class _Runner:
             self.domains.speed_up(self.session, accepted, self.domain_booked_at)
 
     def _book_domains(
-        self, claimed: list[ClaimedRecord], delivery: Delivery
+        self, claimed: list[ClaimedRecord], delivery: Delivery, blocked: list[str], size: int
     ) -> list[ClaimedRecord]:
-        """Slots on each paced domain's row; records that do not fit go straight back."""
+        """Slots on each paced domain's row; records that do not fit go straight back.
+
+        A domain that filled its share of the batch is then left out of a further
+        claim of ``size`` more, so one batch mixes the domains (each at its own pace)
+        instead of draining the first one in priority order while the others wait.
+        """
         assert self.domains is not None
-        booking = self.domains.book(self.session, claimed)
-        waiting = set(booking.waiting)
-        kept = []
-        for item in claimed:
-            if item.id in waiting:
-                delivery.outcomes.append(released(item))
-            else:
-                kept.append(item)
-        delivery.domain_slots.update(booking.at)
-        self.domain_booking.update(booking.domains)
-        self.domain_booked_at = booking.booked_at
+        kept: list[ClaimedRecord] = []
+        slots: dict[int, float] = {}
+        exclude = list(blocked)
+        batch = claimed
+        for _ in range(MAX_DOMAIN_CLAIMS):
+            booking = self.domains.book(self.session, batch)
+            waiting = set(booking.waiting)
+            full = set()
+            for item in batch:
+                if item.id in waiting:
+                    delivery.outcomes.append(released(item))
+                    full.add(pacing.domain_of(item.email))
+                else:
+                    kept.append(item)
+            slots.update(booking.at)
+            self.domain_booking.update(booking.domains)
+            self.domain_booked_at = booking.booked_at
+            if not full:
+                break
+            exclude.extend(sorted(full))
+            batch = claim_batch(
+                self.session,
+                self.list_id,
+                self.token,
+                size,
+                datetime.now(UTC),
+                exclude_domains=exclude,
+            )
+            if not batch:
+                break
+        delivery.domain_slots.update(slots)
         # In slot order, so a record waiting for its domain does not hold up the others
         # (sorted() is stable: priority order among equal slots).
-        return sorted(kept, key=lambda item: booking.at.get(item.id, 0.0))
+        return sorted(kept, key=lambda item: slots.get(item.id, 0.0))
 
     def _wait_for_domains(self) -> bool:
         """Only records of domains not yet due are left: wait for the first one (True),
@@ -673,8 +700,10 @@ class _Runner:
             .limit(1)
         )
         session.commit()
-        if due is None or left is None:
+        if left is None:
             return False
+        # None: the domain that held the claim came due meanwhile; claim again at once.
+        due = due if due is not None else time.time() + MIN_STOP_AGE
         until = min(due, time.time() + max(0.0, self.deadline - time.monotonic()))
         while time.time() < until:
             if self.stop_signal.poll() is not None:
@@ -746,7 +775,7 @@ class _Runner:
             session, self.list_id, self.token, size, datetime.now(UTC), exclude_domains=blocked
         )
         if claimed and delivery.per_domain:
-            claimed = self._book_domains(claimed, delivery)
+            claimed = self._book_domains(claimed, delivery, blocked, size)
         session.commit()
         if not claimed:
             reason = self._settle(sender, delivery, journal)
