@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: demo test lint system-packages bench clean
+.PHONY: demo test lint system-packages bench clean i18n-extract i18n-update i18n-compile
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +38,28 @@ bench: $(STAMP) system-packages
 
 clean:
 	rm -rf $(VENV) build *.egg-info demo-data
+
+# Translations (docs/i18n.md): extract the marked strings into the two templates, merge
+# them into every language's catalog, compile the .mo files that ship in the package.
+PYBABEL := $(VENV)/bin/pybabel
+I18N := ucmail_ext/translations
+LANGUAGES ?= es pt
+
+i18n-extract: $(STAMP)
+	$(PYBABEL) extract -q -F babel.cfg -k lazy_gettext -k lazy_ngettext:1,2 \
+		--project=ucmail_ext --sort-by-file -o $(I18N)/ucmail.pot .
+	$(PYBABEL) extract -q -F babel-js.cfg -k gettext -k ngettext:1,2 \
+		--project=ucmail_ext --sort-by-file -o $(I18N)/ucmail_js.pot .
+
+i18n-update: i18n-extract
+	for lang in $(LANGUAGES); do for domain in ucmail ucmail_js; do \
+		if [ -f $(I18N)/$$lang/LC_MESSAGES/$$domain.po ]; then \
+			$(PYBABEL) update -q -D $$domain -i $(I18N)/$$domain.pot -d $(I18N) -l $$lang \
+				--no-fuzzy-matching --ignore-obsolete; \
+		else \
+			$(PYBABEL) init -q -D $$domain -i $(I18N)/$$domain.pot -d $(I18N) -l $$lang; \
+		fi; done; done
+
+i18n-compile: $(STAMP)
+	$(PYBABEL) compile -q -D ucmail -d $(I18N)
+	$(PYBABEL) compile -q -D ucmail_js -d $(I18N)

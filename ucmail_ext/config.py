@@ -48,6 +48,12 @@ SETTINGS: dict[str, Setting] = {
     "ROLE_CHECKER": Setting(None, "fn(user, role) -> bool (default: user.has_role(role))."),
     "USER_LOOKUP": Setting(None, "fn(user_id: str) -> user or None, for names in lists."),
     "AGENT_LISTER": Setting(None, "fn() -> iterable of host users who have the agent role."),
+    "LOCALE_SELECTOR": Setting(
+        None, "fn() -> locale code for ucmail pages (default: Accept-Language, else 'en')."
+    ),
+    "TIMEZONE_SELECTOR": Setting(
+        None, "fn() -> the user's time zone name (default: the campaign's, else UTC)."
+    ),
     "SUPERVISOR_SCOPE": Setting(
         "all", "'all': supervisors see every campaign; 'members': only those they belong to."
     ),

@@ -98,6 +98,9 @@ class UCMail:
         from ucmail_ext.blueprints import register_blueprints
         from ucmail_ext.cli import register_cli
 
+        from ucmail_ext import i18n
+
+        i18n.init_app(app)
         register_blueprints(app)
         register_cli(app)
         exempt_signed_links(app)
@@ -129,6 +132,14 @@ class UCMail:
     def agent_lister(self, fn: Callable[[], Any]) -> Callable[[], Any]:
         """``fn() -> users with the agent role``: the members screen offers these."""
         return self._set_hook("agent_lister", fn)
+
+    def locale_selector(self, fn: Callable[[], Any]) -> Callable[[], Any]:
+        """``fn() -> "es"`` (or None: Accept-Language): the language of ucmail's pages."""
+        return self._set_hook("locale_selector", fn)
+
+    def timezone_selector(self, fn: Callable[[], Any]) -> Callable[[], Any]:
+        """``fn() -> "America/Montevideo"`` (or None: the campaign's zone, else UTC)."""
+        return self._set_hook("timezone_selector", fn)
 
     @staticmethod
     def task_routes() -> dict[str, dict[str, str]]:

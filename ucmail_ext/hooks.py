@@ -18,6 +18,8 @@ HOOK_SETTINGS = {
     "role_checker": "UCMAIL_ROLE_CHECKER",
     "user_lookup": "UCMAIL_USER_LOOKUP",
     "agent_lister": "UCMAIL_AGENT_LISTER",
+    "locale_selector": "UCMAIL_LOCALE_SELECTOR",
+    "timezone_selector": "UCMAIL_TIMEZONE_SELECTOR",
 }
 
 
@@ -40,11 +42,18 @@ def default_agent_lister() -> Iterable[Any]:
     return []
 
 
+def default_selector() -> str | None:
+    """No opinion: ucmail falls back to Accept-Language (locale) or the campaign (zone)."""
+    return None
+
+
 DEFAULTS: dict[str, Callable[..., Any]] = {
     "agent_loader": default_agent_loader,
     "role_checker": default_role_checker,
     "user_lookup": default_user_lookup,
     "agent_lister": default_agent_lister,
+    "locale_selector": default_selector,
+    "timezone_selector": default_selector,
 }
 
 

@@ -26,6 +26,7 @@ from ucmail_ext.auth import (
     wants_json,
 )
 from ucmail_ext.config import ALL_BLUEPRINTS
+from ucmail_ext.i18n import install_jinja
 
 _SCHEDULE_KEY = re.compile(r"schedules-(\d{1,4})-(days|start|end)")
 
@@ -63,6 +64,7 @@ def make_blueprint(name: str, import_name: str, **kwargs: Any) -> Blueprint:
         static_url_path="/static",
         **kwargs,
     )
+    bp.record_once(lambda setup: install_jinja(setup.app))
     bp.context_processor(page_context)
     bp.after_request(security_headers)
     for code in ERROR_PAGES:
@@ -128,6 +130,7 @@ def nav_links() -> list[dict[str, str]]:
 
 
 def page_context() -> dict[str, Any]:
+    install_jinja(current_app)
     return {
         "ucmail_base_template": current_app.config["UCMAIL_BASE_TEMPLATE"],
         "ucmail_static": ucmail_static,
