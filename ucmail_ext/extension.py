@@ -18,6 +18,7 @@ from flask_login import user_logged_in, user_logged_out
 from werkzeug.local import LocalProxy
 
 from ucmail_ext import config as ucconfig
+from ucmail_ext import i18n
 from ucmail_ext.crypto import build_cipher, require_signing_key
 from ucmail_ext.hooks import resolve_hooks
 
@@ -97,8 +98,6 @@ class UCMail:
         from ucmail_ext.auth import guard_request, remember_session_epoch
         from ucmail_ext.blueprints import register_blueprints
         from ucmail_ext.cli import register_cli
-
-        from ucmail_ext import i18n
 
         i18n.init_app(app)
         register_blueprints(app)
