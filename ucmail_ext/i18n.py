@@ -41,6 +41,8 @@ TRANSLATIONS_DIR = Path(__file__).parent / "translations"
 DOMAIN = "ucmail"
 JS_DOMAIN = "ucmail_js"
 DEFAULT_LOCALE = "en"
+# Languages a campaign may speak to its customers, named in themselves (not translated).
+LANGUAGE_NAMES = {"en": "English", "es": "Español", "pt": "Português"}
 TEMPLATE_PREFIX = "ucmail/"
 
 _forced_locale: ContextVar[str | None] = ContextVar("ucmail_forced_locale", default=None)
@@ -346,6 +348,7 @@ def install_jinja(app: Flask) -> None:
     env.filters.update(FILTERS)
     env.globals["ucmail_js_catalog"] = js_catalog
     env.globals["ucmail_lang"] = language_tag
+    env.globals["ucmail_languages"] = LANGUAGE_NAMES
 
 
 def init_app(app: Flask) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from ucmail_ext import __version__
+from ucmail_ext.i18n import LANGUAGE_NAMES
 from ucmail_ext.services.admin.campaigns import SECURITY_MODES, STRATEGIES
 
 JSON = "application/json"
@@ -83,6 +84,7 @@ SCHEMAS: dict[str, Any] = {
             "service_level_seconds": _INT,
             "strategy": _STRING,
             "timezone": _STRING,
+            "language": {"type": "string", "enum": list(LANGUAGE_NAMES)},
             "schedules": {"type": "array", "items": _ref("Schedule")},
             "from_name": _STRING,
             "email_address": _STRING,
@@ -127,6 +129,7 @@ SCHEMAS: dict[str, Any] = {
             "service_level_seconds": _INT,
             "strategy": {"type": "string", "enum": list(STRATEGIES)},
             "timezone": _STRING,
+            "language": {"type": "string", "enum": list(LANGUAGE_NAMES)},
             "from_name": _STRING,
             "email_address": _STRING,
             "username": _STRING,

@@ -44,6 +44,8 @@ class Campaign(Base):
     service_level_seconds: Mapped[int] = mapped_column(Integer, default=3600)
     strategy: Mapped[str] = mapped_column(String(20), default="rrmemory")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # Language of what the campaign's customers read: rating, unsubscribe, auto-reply.
+    language: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
     from_name: Mapped[str] = mapped_column(String(200), default="")
     email_address: Mapped[str] = mapped_column(String(320))
     username: Mapped[str] = mapped_column(String(320), default="")

@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ucmail_ext.crypto import DecryptionError, decrypt_secret, encrypt_secret
 from ucmail_ext.extension import get_state
+from ucmail_ext.i18n import LANGUAGE_NAMES
 from ucmail_ext.mail import imap as imap_transport
 from ucmail_ext.mail import smtp as smtp_transport
 from ucmail_ext.mail.headers import is_valid_address
@@ -60,6 +61,7 @@ FORM_FIELDS = (
     "service_level_seconds",
     "strategy",
     "timezone",
+    "language",
     "from_name",
     "email_address",
     "username",
@@ -298,6 +300,7 @@ def campaign_as_dict(campaign: Campaign) -> dict[str, Any]:
         "service_level_seconds": campaign.service_level_seconds,
         "strategy": campaign.strategy,
         "timezone": campaign.timezone,
+        "language": campaign.language,
         "schedules": [schedule_as_dict(s) for s in campaign.schedules],
         "from_name": campaign.from_name,
         "email_address": campaign.email_address,
@@ -595,6 +598,7 @@ def validate_campaign(
         ),
         "strategy": r.choice("strategy", "Strategy", STRATEGIES, "rrmemory"),
         "timezone": r.text("timezone", "Time zone", 64, "UTC") or "UTC",
+        "language": r.choice("language", "Language", tuple(LANGUAGE_NAMES), "en"),
         "from_name": r.text("from_name", "From name", 200),
         "email_address": r.text("email_address", "Account", 254),
         "username": r.text("username", "Login name", 320),
