@@ -202,12 +202,22 @@ def force_timezone(zone: str | None) -> Iterator[None]:
 
 @contextlib.contextmanager
 def campaign_language(campaign: Any) -> Iterator[None]:
-    """Customer-facing text in the campaign's language and times in its zone."""
+    """Customer-facing text in the campaign's language and times in its zone; without a
+    campaign (a broken link) the request's own language."""
+    if campaign is None:
+        yield
+        return
     with (
         force_locale(getattr(campaign, "language", None)),
         force_timezone(getattr(campaign, "timezone", None)),
     ):
         yield
+
+
+def weekday_names(width: str = "abbreviated") -> tuple[str, ...]:
+    """Monday first, in the current locale (the schedules' day order)."""
+    names = dates.get_day_names(width, locale=current_locale())
+    return tuple(names[day] for day in range(7))
 
 
 # Day boundaries -------------------------------------------------------------------

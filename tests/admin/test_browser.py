@@ -81,7 +81,7 @@ def test_admin_sets_up_a_campaign_its_members_and_a_template(
         label=["Alice Agent <agent1@test.example>", "Bob Agent <agent2@test.example>"],
     )
     page.click("#add-members")
-    expect(page.locator(".ucmail-flash-success")).to_contain_text("2 membership(s) added")
+    expect(page.locator(".ucmail-flash-success")).to_contain_text("2 memberships added")
     members = page.locator("#member-list")
     expect(members).to_contain_text("Alice Agent")
     expect(members).to_contain_text("Bob Agent")

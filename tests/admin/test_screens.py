@@ -215,7 +215,7 @@ def test_members_screen_adds_two_agents_and_shows_them(
     html = admin.get(response.headers["Location"]).get_data(as_text=True)
     table = html[html.index('id="member-list"') :]
     assert "Alice Agent" in table and "Bob Agent" in table and "Carol Agent" not in table
-    assert "2 membership(s) added" in html
+    assert "2 memberships added" in html
 
     refused = post_form(
         admin,

@@ -15,6 +15,7 @@ from werkzeug.datastructures import MultiDict
 
 from ucmail_ext.auth import current_agent_id, has_role, require_role
 from ucmail_ext.blueprints.common import form_fields, make_blueprint, schedule_rows
+from ucmail_ext.i18n import gettext, weekday_names
 from ucmail_ext.models import Campaign
 from ucmail_ext.models.campaign import SECURITY_MODES, STRATEGIES
 from ucmail_ext.services.access import visible_campaign_ids
@@ -25,7 +26,6 @@ from ucmail_ext.services.admin.templates import templates_for_campaign
 from ucmail_ext.services.oauth import flow as oauth_flow
 from ucmail_ext.services.oauth.providers import choices as oauth_choices
 from ucmail_ext.services.pagination import parse_page
-from ucmail_ext.services.schedules import DAY_NAMES
 
 campaigns_bp = make_blueprint("campaigns", __name__)
 
@@ -58,7 +58,7 @@ def _statuses(
     if result is not None and result.smtp is not None and result.imap is not None:
         return {"smtp": result.smtp, "imap": result.imap}
     if campaign is None:
-        unknown = service.ConnectionStatus(service.STATUS_UNKNOWN, "Not checked yet.")
+        unknown = service.ConnectionStatus(service.STATUS_UNKNOWN, gettext("Not checked yet."))
         return {"smtp": unknown, "imap": unknown}
     return {
         "smtp": service.ConnectionStatus(campaign.smtp_status, campaign.smtp_status_message),
@@ -88,7 +88,7 @@ def _render(
         strategies=STRATEGIES,
         security_modes=SECURITY_MODES,
         security_labels=service.SECURITY_LABELS,
-        day_names=DAY_NAMES,
+        day_names=weekday_names(),
         oauth_providers=oauth_choices(),
         readonly=not has_role("admin"),
         dkim=dkim_service.dkim_view(campaign) if campaign is not None else None,
@@ -131,10 +131,13 @@ def create() -> ResponseReturnValue:
     data = form_data(request.form)
     result = service.save_campaign(data, actor_id=_actor())
     if not result.ok:
-        flash("The campaign was not created: fix the fields marked below.", "error")
+        flash(gettext("The campaign was not created: fix the fields marked below."), "error")
         return _render(None, data, result, 422)
     assert result.campaign is not None
-    flash(f"Campaign {result.campaign.name!r} created; connection check passed.", "success")
+    flash(
+        gettext("Campaign “%(name)s” created; connection check passed.", name=result.campaign.name),
+        "success",
+    )
     _flash_warnings(result)
     return redirect(url_for(".edit", campaign_id=result.campaign.id))
 
@@ -146,9 +149,12 @@ def update(campaign_id: int) -> ResponseReturnValue:
     data = form_data(request.form)
     result = service.save_campaign(data, campaign.id, actor_id=_actor())
     if not result.ok:
-        flash("The changes were not saved: fix the fields marked below.", "error")
+        flash(gettext("The changes were not saved: fix the fields marked below."), "error")
         return _render(campaign, data, result, 422)
-    flash(f"Campaign {campaign.name!r} saved; connection check passed.", "success")
+    flash(
+        gettext("Campaign “%(name)s” saved; connection check passed.", name=campaign.name),
+        "success",
+    )
     _flash_warnings(result)
     return redirect(url_for(".edit", campaign_id=campaign.id))
 
@@ -183,9 +189,14 @@ def check(campaign_id: int) -> ResponseReturnValue:
     campaign = _campaign_or_404(campaign_id)
     result = service.check_campaign(campaign.id, actor_id=_actor())
     if result.ok:
-        flash("Connection check passed.", "success")
+        flash(gettext("Connection check passed."), "success")
     else:
-        flash("Connection check failed: " + " ".join(result.errors.values()), "error")
+        flash(
+            gettext(
+                "Connection check failed: %(reasons)s", reasons=" ".join(result.errors.values())
+            ),
+            "error",
+        )
     return redirect(url_for(".edit", campaign_id=campaign.id))
 
 
@@ -194,7 +205,7 @@ def check(campaign_id: int) -> ResponseReturnValue:
 def enable(campaign_id: int) -> ResponseReturnValue:
     campaign = _campaign_or_404(campaign_id)
     service.set_enabled(campaign.id, True, actor_id=_actor())
-    flash(f"Campaign {campaign.name!r} enabled.", "success")
+    flash(gettext("Campaign “%(name)s” enabled.", name=campaign.name), "success")
     return redirect(url_for(".edit", campaign_id=campaign.id))
 
 
@@ -203,7 +214,12 @@ def enable(campaign_id: int) -> ResponseReturnValue:
 def disable(campaign_id: int) -> ResponseReturnValue:
     campaign = _campaign_or_404(campaign_id)
     service.set_enabled(campaign.id, False, actor_id=_actor())
-    flash(f"Campaign {campaign.name!r} disabled: it keeps its data but stops polling.", "success")
+    flash(
+        gettext(
+            "Campaign “%(name)s” disabled: it keeps its data but stops polling.", name=campaign.name
+        ),
+        "success",
+    )
     return redirect(url_for(".edit", campaign_id=campaign.id))
 
 
@@ -236,16 +252,15 @@ def delete(campaign_id: int) -> ResponseReturnValue:
     )
     if not result.ok:
         return _delete_page(campaign, result, 409 if "dialers" in result.errors else 400)
-    removed = (
-        f" Its dialers were stopped and removed: {', '.join(result.dialers)}."
-        if result.dialers
-        else ""
+    message = gettext(
+        "Campaign “%(name)s” deleted; its interactions stay searchable under its name.",
+        name=campaign.name,
     )
-    flash(
-        f"Campaign {campaign.name!r} deleted; its interactions stay searchable under its name."
-        + removed,
-        "success",
-    )
+    if result.dialers:
+        message += " " + gettext(
+            "Its dialers were stopped and removed: %(dialers)s.", dialers=", ".join(result.dialers)
+        )
+    flash(message, "success")
     return redirect(url_for(".index"))
 
 
@@ -284,12 +299,19 @@ def oauth_callback() -> ResponseReturnValue:
     except oauth_flow.FlowError as exc:
         flash(str(exc), "error")
         return redirect(_campaign_url(args.get("state", "")))
-    who = result.account or "the account"
+    who = result.account or gettext("the account")
     if result.ok:
-        flash(f"Connected as {who}; connection check passed.", "success")
+        flash(gettext("Connected as %(who)s; connection check passed.", who=who), "success")
     else:
         words = " ".join(s.message for s in (result.smtp, result.imap) if not s.ok)
-        flash(f"Connected as {who}, but the connection check failed: {words}", "error")
+        flash(
+            gettext(
+                "Connected as %(who)s, but the connection check failed: %(reasons)s",
+                who=who,
+                reasons=words,
+            ),
+            "error",
+        )
     return redirect(url_for(".edit", campaign_id=result.campaign.id))
 
 
@@ -306,7 +328,10 @@ def _campaign_url(state: str) -> str:
 def oauth_disconnect(campaign_id: int) -> ResponseReturnValue:
     campaign = _campaign_or_404(campaign_id)
     oauth_flow.disconnect(campaign.id, actor_id=_actor())
-    flash("Disconnected: the tokens are forgotten. Connect the account again to log in.", "success")
+    flash(
+        gettext("Disconnected: the tokens are forgotten. Connect the account again to log in."),
+        "success",
+    )
     return redirect(url_for(".edit", campaign_id=campaign.id))
 
 

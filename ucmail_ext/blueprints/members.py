@@ -13,6 +13,7 @@ from flask.typing import ResponseReturnValue
 
 from ucmail_ext.auth import current_agent_id, has_role, require_role
 from ucmail_ext.blueprints.common import make_blueprint
+from ucmail_ext.i18n import ngettext
 from ucmail_ext.services.access import visible_campaign_ids
 from ucmail_ext.services.admin import members as service
 from ucmail_ext.services.admin.campaigns import live_campaigns
@@ -71,8 +72,13 @@ def _change(action: str) -> ResponseReturnValue:
         result = service.remove_members(campaign_ids, agent_ids, actor_id=actor)
     if not result.ok:
         return _render(_selected(campaign_ids), agent_ids, result.errors, 422)
-    verb = "added" if action == "add" else "removed"
-    flash(f"{result.changed} membership(s) {verb}.", "success")
+    if action == "add":
+        done = ngettext("%(num)s membership added.", "%(num)s memberships added.", result.changed)
+    else:
+        done = ngettext(
+            "%(num)s membership removed.", "%(num)s memberships removed.", result.changed
+        )
+    flash(done, "success")
     return redirect(url_for(".index", campaign_ids=_selected(campaign_ids)))
 
 

@@ -14,6 +14,7 @@ from werkzeug.datastructures import MultiDict
 
 from ucmail_ext.auth import current_agent_id, has_role, require_role
 from ucmail_ext.blueprints.common import make_blueprint
+from ucmail_ext.i18n import gettext
 from ucmail_ext.models import Template
 from ucmail_ext.services.access import visible_campaign_ids
 from ucmail_ext.services.admin import templates as service
@@ -101,10 +102,10 @@ def create() -> ResponseReturnValue:
     data = form_data(request.form)
     result = service.save_template(data, actor_id=_actor())
     if not result.ok:
-        flash("The template was not saved: fix the fields marked below.", "error")
+        flash(gettext("The template was not saved: fix the fields marked below."), "error")
         return _render(None, data, result.errors, status=422)
     assert result.template is not None
-    flash(f"Template {result.template.name!r} created.", "success")
+    flash(gettext("Template “%(name)s” created.", name=result.template.name), "success")
     return redirect(url_for(".edit", template_id=result.template.id))
 
 
@@ -115,9 +116,9 @@ def update(template_id: int) -> ResponseReturnValue:
     data = form_data(request.form)
     result = service.save_template(data, template.id, actor_id=_actor())
     if not result.ok:
-        flash("The changes were not saved: fix the fields marked below.", "error")
+        flash(gettext("The changes were not saved: fix the fields marked below."), "error")
         return _render(template, data, result.errors, status=422)
-    flash(f"Template {template.name!r} saved.", "success")
+    flash(gettext("Template “%(name)s” saved.", name=template.name), "success")
     return redirect(url_for(".edit", template_id=template.id))
 
 
@@ -147,5 +148,5 @@ def delete(template_id: int) -> ResponseReturnValue:
     result = service.delete_template(template.id, actor_id=_actor(), confirmed=confirmed)
     if not result.ok:
         return render_template("ucmail/templates/delete.html", template=template), 400
-    flash(f"Template {name!r} deleted.", "success")
+    flash(gettext("Template “%(name)s” deleted.", name=name), "success")
     return redirect(url_for(".index"))

@@ -10,6 +10,7 @@ from flask import Response, redirect, render_template, request
 
 from ucmail_ext.auth import csrf_exempt
 from ucmail_ext.blueprints.common import make_blueprint
+from ucmail_ext.i18n import campaign_language, gettext
 from ucmail_ext.services.desk import rating
 from ucmail_ext.services.dialer import clicks, tracking
 
@@ -39,7 +40,9 @@ def click(link_id: int, token: str) -> Response:
     outcome = clicks.follow(link_id, token)
     if outcome is None:
         return _page(
-            "ucmail/tracking/invalid.html", 400, message="This link is not valid or has changed."
+            "ucmail/tracking/invalid.html",
+            400,
+            message=gettext("This link is not valid or has changed."),
         )
     response = redirect(outcome.url, 302)
     response.headers.update(_NO_STORE)
@@ -51,6 +54,11 @@ def click(link_id: int, token: str) -> Response:
 @csrf_exempt
 def unsubscribe(token: str) -> Response:
     """GET asks (a link scanner must not unsubscribe anyone); POST does it (RFC 8058)."""
+    with campaign_language(tracking.unsubscribe_campaign(token)):
+        return _unsubscribe(token)
+
+
+def _unsubscribe(token: str) -> Response:
     if request.method == "GET":
         target = tracking.unsubscribe_target(token)
         if target is None:
@@ -67,5 +75,6 @@ def unsubscribe(token: str) -> Response:
 @tracking_bp.get("/rate/<token>/<int:score>")
 @csrf_exempt
 def rate(token: str, score: int) -> Response:
-    outcome = rating.record_rating(token, score)
-    return _page("ucmail/tracking/rating.html", 200 if outcome.ok else 400, outcome=outcome)
+    with campaign_language(rating.rated_campaign(token)):
+        outcome = rating.record_rating(token, score)
+        return _page("ucmail/tracking/rating.html", 200 if outcome.ok else 400, outcome=outcome)

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ucmail_ext.crypto import DecryptionError, decrypt_secret, encrypt_secret
 from ucmail_ext.extension import get_state
-from ucmail_ext.i18n import LANGUAGE_NAMES
+from ucmail_ext.i18n import LANGUAGE_NAMES, gettext, lazy_gettext
 from ucmail_ext.mail import imap as imap_transport
 from ucmail_ext.mail import smtp as smtp_transport
 from ucmail_ext.mail.headers import is_valid_address
@@ -116,7 +116,7 @@ SERVER_FIELDS = (
     "imap_port",
     "imap_security",
 )
-RETYPE_PASSWORD = "Type the password again: the server changed since it was saved."
+RETYPE_PASSWORD = lazy_gettext("Type the password again: the server changed since it was saved.")
 
 _CONTROL = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
 _HOST = re.compile(r"[A-Za-z0-9\[][A-Za-z0-9._:\[\]-]*")
@@ -380,13 +380,17 @@ class _Reader:
         if value is None:
             value = ""
         if not isinstance(value, str):
-            self.errors[key] = f"{label} must be text."
+            self.errors[key] = gettext("%(label)s must be text.", label=label)
             return ""
         value = value.strip()
         if len(value) > max_len:
-            self.errors[key] = f"{label} is longer than {max_len} characters."
+            self.errors[key] = gettext(
+                "%(label)s is longer than %(max)s characters.", label=label, max=max_len
+            )
         elif _CONTROL.search(value):
-            self.errors[key] = f"{label} cannot contain line breaks or control characters."
+            self.errors[key] = gettext(
+                "%(label)s cannot contain line breaks or control characters.", label=label
+            )
         return value
 
     def long_text(self, key: str, label: str, max_len: int) -> str:
@@ -394,12 +398,14 @@ class _Reader:
         if value is None:
             value = ""
         if not isinstance(value, str):
-            self.errors[key] = f"{label} must be text."
+            self.errors[key] = gettext("%(label)s must be text.", label=label)
             return ""
         if len(value) > max_len:
-            self.errors[key] = f"{label} is longer than {max_len} characters."
+            self.errors[key] = gettext(
+                "%(label)s is longer than %(max)s characters.", label=label, max=max_len
+            )
         if "\x00" in value:
-            self.errors[key] = f"{label} cannot contain NUL characters."
+            self.errors[key] = gettext("%(label)s cannot contain NUL characters.", label=label)
         return value.strip()
 
     def integer(self, key: str, label: str, low: int, high: int, default: int) -> int:
@@ -413,10 +419,12 @@ class _Reader:
         else:
             number = None
         if number is None:
-            self.errors[key] = f"{label} must be a whole number."
+            self.errors[key] = gettext("%(label)s must be a whole number.", label=label)
             return default
         if not low <= number <= high:
-            self.errors[key] = f"{label} must be between {low} and {high}."
+            self.errors[key] = gettext(
+                "%(label)s must be between %(low)s and %(high)s.", label=label, low=low, high=high
+            )
         return number
 
     def boolean(self, key: str, label: str, default: bool) -> bool:
@@ -427,13 +435,15 @@ class _Reader:
             return bool(value)
         if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
             return value.strip().lower() in _TRUE
-        self.errors[key] = f"{label} must be true or false."
+        self.errors[key] = gettext("%(label)s must be true or false.", label=label)
         return default
 
     def choice(self, key: str, label: str, choices: Sequence[str], default: str) -> str:
         value = self.raw(key, default)
         if not isinstance(value, str) or value.strip().lower() not in choices:
-            self.errors[key] = f"{label} must be one of: {', '.join(choices)}."
+            self.errors[key] = gettext(
+                "%(label)s must be one of: %(choices)s.", label=label, choices=", ".join(choices)
+            )
             return default
         return value.strip().lower()
 
@@ -445,7 +455,7 @@ class _Reader:
             return value
         if isinstance(value, str) and value.strip().isdigit():
             return int(value.strip())
-        self.errors[key] = f"{label} is not a valid choice."
+        self.errors[key] = gettext("%(label)s is not a valid choice.", label=label)
         return None
 
 
@@ -482,15 +492,15 @@ def _parse_days(value: Any) -> int | None:
 def parse_schedule(item: Any) -> tuple[ScheduleSpec | None, str | None]:
     """One schedule row from ``{"days": [...], "start": "HH:MM", "end": "HH:MM"}``."""
     if not isinstance(item, Mapping):
-        return None, "must have days, start and end"
+        return None, gettext("must have days, start and end")
     days = _parse_days(item.get("days", item.get("days_mask")))
     start, end = _parse_time(item.get("start")), _parse_time(item.get("end"))
     if days is None:
-        return None, "pick at least one day of the week"
+        return None, gettext("pick at least one day of the week")
     if start is None or end is None:
-        return None, "start and end must be times like 09:00"
+        return None, gettext("start and end must be times like 09:00")
     if start == end:
-        return None, "start and end must differ"
+        return None, gettext("start and end must differ")
     return ScheduleSpec(days, start, end), None
 
 
@@ -502,13 +512,15 @@ def _schedules(reader: _Reader) -> tuple[ScheduleSpec, ...]:
     if items is None:
         items = []
     if not isinstance(items, (list, tuple)) or len(items) > 50:
-        reader.errors["schedules"] = "Schedules must be a list of at most 50 time ranges."
+        reader.errors["schedules"] = gettext("Schedules must be a list of at most 50 time ranges.")
         return ()
     specs = []
     for number, item in enumerate(items, start=1):
         spec, problem = parse_schedule(item)
         if spec is None:
-            reader.errors["schedules"] = f"Schedule {number}: {problem}."
+            reader.errors["schedules"] = gettext(
+                "Schedule %(number)s: %(problem)s.", number=number, problem=problem
+            )
             return ()
         specs.append(spec)
     return tuple(specs)
@@ -520,9 +532,9 @@ def _host(reader: _Reader, key: str, label: str, required: bool) -> str:
         return value
     if not value:
         if required:
-            reader.errors[key] = f"{label} is required."
+            reader.errors[key] = gettext("%(label)s is required.", label=label)
     elif not _HOST.fullmatch(value):
-        reader.errors[key] = f"{label} is not a valid host name."
+        reader.errors[key] = gettext("%(label)s is not a valid host name.", label=label)
     return value
 
 
@@ -530,14 +542,16 @@ def _password(reader: _Reader) -> str | None:
     value = reader.data.get("password")
     if value is None or value == "":
         if reader.current is None or not reader.current.password_encrypted:
-            reader.errors["password"] = "Password is required."
+            reader.errors["password"] = gettext("Password is required.")
         return None
     if not isinstance(value, str):
-        reader.errors["password"] = "Password must be text."
+        reader.errors["password"] = gettext("Password must be text.")
         return None
     if len(value) > 1024 or any(ch in value for ch in "\r\n\x00"):
         # Never quote the value: it is the secret itself.
-        reader.errors["password"] = "Password cannot contain line breaks or NUL characters."
+        reader.errors["password"] = gettext(
+            "Password cannot contain line breaks or NUL characters."
+        )
         return None
     return value
 
@@ -571,7 +585,7 @@ def _check_template(
         return template_id
     template = allowed.get(template_id)
     if template is None:
-        reader.errors[key] = f"{label} is not a template of this campaign."
+        reader.errors[key] = gettext("%(label)s is not a template of this campaign.", label=label)
         return template_id
     bad = unfillable_variables(kind, template.subject, template.body_html, template.body_text)
     if bad:
@@ -584,63 +598,81 @@ def validate_campaign(
 ) -> tuple[CampaignValues | None, dict[str, str]]:
     """Every rule a campaign must meet, for the form and the API alike."""
     if not isinstance(data, Mapping):
-        return None, {"campaign": "Send the campaign's fields as an object."}
+        return None, {"campaign": gettext("Send the campaign's fields as an object.")}
     r = _Reader(data, current)
     known = {*FORM_FIELDS, "password", "schedules", *READ_ONLY_FIELDS}
     for key in data:
         if key not in known:
-            r.errors[str(key)[:64]] = "Unknown field."
-    receive = r.boolean("receive_emails", "Receive emails", True)
+            r.errors[str(key)[:64]] = gettext("Unknown field.")
+    receive = r.boolean("receive_emails", lazy_gettext("Receive emails"), True)
     columns: dict[str, Any] = {
-        "name": r.text("name", "Name", 120),
+        "name": r.text("name", lazy_gettext("Name"), 120),
         "service_level_seconds": r.integer(
-            "service_level_seconds", "Service level", 1, 30 * 86400, 3600
+            "service_level_seconds", lazy_gettext("Service level"), 1, 30 * 86400, 3600
         ),
-        "strategy": r.choice("strategy", "Strategy", STRATEGIES, "rrmemory"),
-        "timezone": r.text("timezone", "Time zone", 64, "UTC") or "UTC",
-        "language": r.choice("language", "Language", tuple(LANGUAGE_NAMES), "en"),
-        "from_name": r.text("from_name", "From name", 200),
-        "email_address": r.text("email_address", "Account", 254),
-        "username": r.text("username", "Login name", 320),
-        "smtp_host": _host(r, "smtp_host", "SMTP host", True),
-        "smtp_port": r.integer("smtp_port", "SMTP port", 1, 65535, 587),
-        "smtp_security": r.choice("smtp_security", "SMTP security", SECURITY_MODES, "starttls"),
-        "smtp_connections": r.integer("smtp_connections", "SMTP connections", 1, 50, 1),
-        "imap_host": _host(r, "imap_host", "IMAP host", receive),
-        "imap_port": r.integer("imap_port", "IMAP port", 1, 65535, 993),
-        "imap_security": r.choice("imap_security", "IMAP security", SECURITY_MODES, "ssl"),
-        "imap_folder": r.text("imap_folder", "IMAP folder", 255, "INBOX") or "INBOX",
-        "enabled": r.boolean("enabled", "Enabled", True),
+        "strategy": r.choice("strategy", lazy_gettext("Strategy"), STRATEGIES, "rrmemory"),
+        "timezone": r.text("timezone", lazy_gettext("Time zone"), 64, "UTC") or "UTC",
+        "language": r.choice("language", lazy_gettext("Language"), tuple(LANGUAGE_NAMES), "en"),
+        "from_name": r.text("from_name", lazy_gettext("From name"), 200),
+        "email_address": r.text("email_address", lazy_gettext("Account"), 254),
+        "username": r.text("username", lazy_gettext("Login name"), 320),
+        "smtp_host": _host(r, "smtp_host", lazy_gettext("SMTP host"), True),
+        "smtp_port": r.integer("smtp_port", lazy_gettext("SMTP port"), 1, 65535, 587),
+        "smtp_security": r.choice(
+            "smtp_security", lazy_gettext("SMTP security"), SECURITY_MODES, "starttls"
+        ),
+        "smtp_connections": r.integer(
+            "smtp_connections", lazy_gettext("SMTP connections"), 1, 50, 1
+        ),
+        "imap_host": _host(r, "imap_host", lazy_gettext("IMAP host"), receive),
+        "imap_port": r.integer("imap_port", lazy_gettext("IMAP port"), 1, 65535, 993),
+        "imap_security": r.choice(
+            "imap_security", lazy_gettext("IMAP security"), SECURITY_MODES, "ssl"
+        ),
+        "imap_folder": r.text("imap_folder", lazy_gettext("IMAP folder"), 255, "INBOX") or "INBOX",
+        "enabled": r.boolean("enabled", lazy_gettext("Enabled"), True),
         "receive_emails": receive,
-        "max_per_agent": r.integer("max_per_agent", "Max interactions per agent", 1, 1000, 3),
-        "max_in_queue": r.integer("max_in_queue", "Max interactions in queue", 0, 10**7, 0),
-        "autoreply_enabled": r.boolean("autoreply_enabled", "Auto-reply", False),
-        "rating_enabled": r.boolean("rating_enabled", "Rating", False),
-        "rating_motivation": r.text("rating_motivation", "Motivation to rate", 255),
-        "rating_thanks": r.long_text("rating_thanks", "Thanks for rating", 10_000),
+        "max_per_agent": r.integer(
+            "max_per_agent", lazy_gettext("Max interactions per agent"), 1, 1000, 3
+        ),
+        "max_in_queue": r.integer(
+            "max_in_queue", lazy_gettext("Max interactions in queue"), 0, 10**7, 0
+        ),
+        "autoreply_enabled": r.boolean("autoreply_enabled", lazy_gettext("Auto-reply"), False),
+        "rating_enabled": r.boolean("rating_enabled", lazy_gettext("Rating"), False),
+        "rating_motivation": r.text("rating_motivation", lazy_gettext("Motivation to rate"), 255),
+        "rating_thanks": r.long_text("rating_thanks", lazy_gettext("Thanks for rating"), 10_000),
         "threshold_warning_seconds": r.integer(
-            "threshold_warning_seconds", "Warning threshold", 0, 30 * 86400, 0
+            "threshold_warning_seconds", lazy_gettext("Warning threshold"), 0, 30 * 86400, 0
         ),
         "threshold_critical_seconds": r.integer(
-            "threshold_critical_seconds", "Critical threshold", 0, 30 * 86400, 0
+            "threshold_critical_seconds", lazy_gettext("Critical threshold"), 0, 30 * 86400, 0
         ),
-        "dispositions": r.long_text("dispositions", "Close reasons", 10_000),
-        "disposition_required": r.boolean("disposition_required", "Close reason required", False),
+        "dispositions": r.long_text("dispositions", lazy_gettext("Close reasons"), 10_000),
+        "disposition_required": r.boolean(
+            "disposition_required", lazy_gettext("Close reason required"), False
+        ),
         "offline_requeue_minutes": r.integer(
-            "offline_requeue_minutes", "Requeue after offline (minutes)", 0, 7 * 24 * 60, 0
+            "offline_requeue_minutes",
+            lazy_gettext("Requeue after offline (minutes)"),
+            0,
+            7 * 24 * 60,
+            0,
         ),
     }
     columns["dispositions"], reasons_error = dispositions.check_list(columns["dispositions"])
     if reasons_error:
         r.errors.setdefault("dispositions", reasons_error)
     if columns["disposition_required"] and not dispositions.parse(columns["dispositions"]):
-        r.errors.setdefault("disposition_required", "List the close reasons to require one.")
+        r.errors.setdefault(
+            "disposition_required", gettext("List the close reasons to require one.")
+        )
     allowed = {t.id: t for t in templates_for_campaign(current.id if current else None)}
     columns["signature_template_id"] = _check_template(
-        r, "signature_template_id", "Signature template", allowed, "signature"
+        r, "signature_template_id", lazy_gettext("Signature template"), allowed, "signature"
     )
     columns["autoreply_template_id"] = _check_template(
-        r, "autoreply_template_id", "Auto-reply template", allowed, "autoreply"
+        r, "autoreply_template_id", lazy_gettext("Auto-reply template"), allowed, "autoreply"
     )
     schedules = _schedules(r)
     password = _password(r)
@@ -650,13 +682,15 @@ def validate_campaign(
 
     errors = r.errors
     if not columns["name"] and "name" not in errors:
-        errors["name"] = "Name is required."
+        errors["name"] = gettext("Name is required.")
     elif "name" not in errors and _name_taken(columns["name"], current):
-        errors["name"] = "Another campaign already has this name."
+        errors["name"] = gettext("Another campaign already has this name.")
     if "timezone" not in errors and not is_valid_zone(columns["timezone"]):
-        errors["timezone"] = "Unknown time zone (use a name like Europe/Madrid)."
+        errors["timezone"] = gettext("Unknown time zone (use a name like Europe/Madrid).")
     if "email_address" not in errors and not is_valid_address(columns["email_address"]):
-        errors["email_address"] = "Account must be an email address like support@example.com."
+        errors["email_address"] = gettext(
+            "Account must be an email address like support@example.com."
+        )
     if (
         password is None
         and columns["auth_method"] == "password"
@@ -665,7 +699,7 @@ def validate_campaign(
         and "password" not in errors
         and _server_changed(columns, current)
     ):
-        errors["password"] = RETYPE_PASSWORD
+        errors["password"] = str(RETYPE_PASSWORD)
     if (
         columns["auth_method"] == "oauth2"
         and current is not None
@@ -675,11 +709,14 @@ def validate_campaign(
         # else an edit could send it to any host. Connect the account again.
         columns.update(oauth_campaign.TOKEN_COLUMNS)
     if columns["autoreply_enabled"] and columns["autoreply_template_id"] is None:
-        errors.setdefault("autoreply_template_id", "Pick the template the auto-reply sends.")
+        errors.setdefault(
+            "autoreply_template_id", gettext("Pick the template the auto-reply sends.")
+        )
     warning, critical = columns["threshold_warning_seconds"], columns["threshold_critical_seconds"]
     if warning and critical and critical < warning:
         errors.setdefault(
-            "threshold_critical_seconds", "The critical threshold must not be below the warning."
+            "threshold_critical_seconds",
+            gettext("The critical threshold must not be below the warning."),
         )
     if errors:
         return None, errors
@@ -716,7 +753,7 @@ def run_checks(campaign: Campaign) -> tuple[ConnectionStatus, ConnectionStatus]:
         imap_result = imap_future.result() if imap_future else None
     smtp = ConnectionStatus(STATUS_GREEN if smtp_result.ok else STATUS_RED, smtp_result.message)
     if imap_result is None:
-        imap = ConnectionStatus(STATUS_UNKNOWN, "Not checked: receive emails is off.")
+        imap = ConnectionStatus(STATUS_UNKNOWN, gettext("Not checked: receive emails is off."))
     else:
         imap = ConnectionStatus(STATUS_GREEN if imap_result.ok else STATUS_RED, imap_result.message)
     return smtp, imap
@@ -886,7 +923,7 @@ def save_campaign(
         # Another admin saved the same live name between our check and our write.
         session.rollback()
         return CampaignResult(
-            current, {"name": "Another campaign already has this name."}, smtp, imap
+            current, {"name": gettext("Another campaign already has this name.")}, smtp, imap
         )
     except Exception:
         session.rollback()
@@ -926,11 +963,15 @@ def _shared_mailbox_warnings(campaign: Campaign) -> list[str]:
     others = campaigns_on_same_mailbox(campaign)
     if not others:
         return []
-    names = ", ".join(repr(other.name) for other in others)
+    names = ", ".join(f"“{other.name}”" for other in others)
     return [
-        f"Saved, but this mailbox ({login_name(campaign)} on {campaign.imap_host}) is also "
-        f"read by {names}: each campaign imports every message, so customers may get "
-        "two answers."
+        gettext(
+            "Saved, but this mailbox (%(login)s on %(host)s) is also read by %(names)s: "
+            "each campaign imports every message, so customers may get two answers.",
+            login=login_name(campaign),
+            host=campaign.imap_host,
+            names=names,
+        )
     ]
 
 
@@ -994,7 +1035,11 @@ def delete_campaign(
     if not confirmed:
         return CampaignResult(
             campaign,
-            {"confirm": f"Confirm that campaign {campaign.name!r} should be deleted."},
+            {
+                "confirm": gettext(
+                    "Confirm that campaign “%(name)s” should be deleted.", name=campaign.name
+                )
+            },
             dialers=names,
         )
     if dialers and not disable_dialers:
@@ -1002,8 +1047,12 @@ def delete_campaign(
         return CampaignResult(
             campaign,
             {
-                "dialers": f"Campaign {campaign.name!r} still has dialers: {listed}. "
-                "Delete them first, or choose to stop and remove them with the campaign."
+                "dialers": gettext(
+                    "Campaign “%(name)s” still has dialers: %(dialers)s. Delete them first, "
+                    "or choose to stop and remove them with the campaign.",
+                    name=campaign.name,
+                    dialers=listed,
+                )
             },
             dialers=names,
         )
@@ -1031,9 +1080,13 @@ def add_schedule(campaign_id: int, data: Any, *, actor_id: str) -> CampaignResul
     campaign = get_campaign(campaign_id)
     spec, problem = parse_schedule(data)
     if spec is None:
-        return CampaignResult(campaign, {"schedules": f"Schedule: {problem}."})
+        return CampaignResult(
+            campaign, {"schedules": gettext("Schedule: %(problem)s.", problem=problem)}
+        )
     if len(campaign.schedules) >= 50:
-        return CampaignResult(campaign, {"schedules": "A campaign has at most 50 schedules."})
+        return CampaignResult(
+            campaign, {"schedules": gettext("A campaign has at most 50 schedules.")}
+        )
     session = _session()
     try:
         campaign.schedules.append(

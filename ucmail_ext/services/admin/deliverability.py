@@ -18,6 +18,7 @@ import dns.resolver
 from flask import current_app
 
 from ucmail_ext.crypto import DecryptionError
+from ucmail_ext.i18n import gettext
 from ucmail_ext.models import Campaign
 from ucmail_ext.services.admin import dkim
 
@@ -108,16 +109,26 @@ def check_spf(res: dns.resolver.Resolver, domain: str) -> Check:
     try:
         records = [r for r in txt_records(res, domain) if r.lower().startswith("v=spf1")]
     except LookupFailed as exc:
-        return Check("SPF", "warn", domain, "", f"Could not check: {exc}.", "Try again later.")
+        return Check(
+            "SPF",
+            "warn",
+            domain,
+            "",
+            gettext("Could not check: %(reason)s.", reason=exc),
+            gettext("Try again later."),
+        )
     if not records:
         return Check(
             "SPF",
             "fail",
             domain,
             "",
-            f"{domain} publishes no SPF record.",
-            f'Publish a TXT record at {domain}: "v=spf1 include:<your mail provider> -all" '
-            "listing the servers that send for it.",
+            gettext("%(domain)s publishes no SPF record.", domain=domain),
+            gettext(
+                'Publish a TXT record at %(domain)s: "v=spf1 include:<your mail provider> -all" '
+                "listing the servers that send for it.",
+                domain=domain,
+            ),
         )
     if len(records) > 1:
         # RFC 7208 §4.5: more than one record is a permanent error.
@@ -126,15 +137,23 @@ def check_spf(res: dns.resolver.Resolver, domain: str) -> Check:
             "fail",
             domain,
             " | ".join(records),
-            f"{domain} publishes {len(records)} SPF records; receivers then ignore all of them.",
-            "Merge them into one TXT record starting with v=spf1.",
+            gettext(
+                "%(domain)s publishes %(count)s SPF records; receivers then ignore all of them.",
+                domain=domain,
+                count=len(records),
+            ),
+            gettext("Merge them into one TXT record starting with v=spf1."),
         )
     record = records[0]
     terms = record.lower().split()
     ending = next((t for t in reversed(terms) if t.lstrip("+-~?") == "all"), "")
     if ending in ("-all", "~all"):
         return Check(
-            "SPF", "pass", domain, record, "SPF record found; unlisted servers are refused."
+            "SPF",
+            "pass",
+            domain,
+            record,
+            gettext("SPF record found; unlisted servers are refused."),
         )
     if ending in ("all", "+all"):
         return Check(
@@ -142,16 +161,18 @@ def check_spf(res: dns.resolver.Resolver, domain: str) -> Check:
             "fail",
             domain,
             record,
-            "The SPF record ends in +all: it lets any server in the world send as this domain.",
-            "End the record with -all (or ~all) after the servers that really send.",
+            gettext(
+                "The SPF record ends in +all: it lets any server in the world send as this domain."
+            ),
+            gettext("End the record with -all (or ~all) after the servers that really send."),
         )
     return Check(
         "SPF",
         "warn",
         domain,
         record,
-        "The SPF record does not say what happens to other servers (no -all or ~all).",
-        "End the record with -all (or ~all).",
+        gettext("The SPF record does not say what happens to other servers (no -all or ~all)."),
+        gettext("End the record with -all (or ~all)."),
     )
 
 
@@ -165,22 +186,37 @@ def _check_key(
     try:
         records = [r for r in txt_records(res, name) if "p=" in r]
     except LookupFailed as exc:
-        return Check(label, "warn", name, "", f"Could not check: {exc}.", "Try again later.")
-    publish = f"Publish this TXT record at {name}: {expected.value}"
+        return Check(
+            label,
+            "warn",
+            name,
+            "",
+            gettext("Could not check: %(reason)s.", reason=exc),
+            gettext("Try again later."),
+        )
+    publish = gettext(
+        "Publish this TXT record at %(name)s: %(value)s", name=name, value=expected.value
+    )
     if not records:
         status: Status = "warn" if optional else "fail"
-        return Check(label, status, name, "", f"No DKIM record at {name}.", publish)
+        return Check(
+            label, status, name, "", gettext("No DKIM record at %(name)s.", name=name), publish
+        )
     published = [re.sub(r"\s+", "", _tags(r).get("p", "")) for r in records]
     wanted = _tags(expected.value)["p"]
     if wanted in published:
         return Check(
-            label, "pass", name, records[0], "The published key matches this campaign's key."
+            label,
+            "pass",
+            name,
+            records[0],
+            gettext("The published key matches this campaign's key."),
         )
     if not any(published):
-        message = "The published record has an empty key (p=): the key was revoked."
+        message = gettext("The published record has an empty key (p=): the key was revoked.")
     else:
-        message = "The published key is not this campaign's key (an old or another key)."
-    return Check(label, "fail", name, records[0], message, "Replace it. " + publish)
+        message = gettext("The published key is not this campaign's key (an old or another key).")
+    return Check(label, "fail", name, records[0], message, gettext("Replace it.") + " " + publish)
 
 
 def check_dkim(res: dns.resolver.Resolver, campaign: Campaign) -> list[Check]:
@@ -191,8 +227,11 @@ def check_dkim(res: dns.resolver.Resolver, campaign: Campaign) -> list[Check]:
                 "fail",
                 "",
                 "",
-                "This campaign has no DKIM key: its mail goes out unsigned.",
-                "Generate a key in the DKIM section, publish its TXT record, then enable signing.",
+                gettext("This campaign has no DKIM key: its mail goes out unsigned."),
+                gettext(
+                    "Generate a key in the DKIM section, publish its TXT record, "
+                    "then enable signing."
+                ),
             )
         ]
     try:
@@ -204,8 +243,10 @@ def check_dkim(res: dns.resolver.Resolver, campaign: Campaign) -> list[Check]:
                 "fail",
                 "",
                 "",
-                "The stored DKIM key cannot be decrypted with the configured keys.",
-                "Put the old key back in UCMAIL_ENCRYPTION_KEYS, or generate a new DKIM key.",
+                gettext("The stored DKIM key cannot be decrypted with the configured keys."),
+                gettext(
+                    "Put the old key back in UCMAIL_ENCRYPTION_KEYS, or generate a new DKIM key."
+                ),
             )
         ]
     checks = []
@@ -219,8 +260,8 @@ def check_dkim(res: dns.resolver.Resolver, campaign: Campaign) -> list[Check]:
             "warn",
             main.lookup,
             main.record,
-            "The published key matches, but signing is off: mail goes out unsigned.",
-            "Enable DKIM signing (the Enable signing button of the DKIM section).",
+            gettext("The published key matches, but signing is off: mail goes out unsigned."),
+            gettext("Enable DKIM signing (the Enable signing button of the DKIM section)."),
         )
     return checks
 
@@ -245,16 +286,31 @@ def check_dmarc(res: dns.resolver.Resolver, domain: str) -> Check:
             if records:
                 break
     except LookupFailed as exc:
-        return Check("DMARC", "warn", name, "", f"Could not check: {exc}.", "Try again later.")
+        return Check(
+            "DMARC",
+            "warn",
+            name,
+            "",
+            gettext("Could not check: %(reason)s.", reason=exc),
+            gettext("Try again later."),
+        )
     if not records:
         return Check(
             "DMARC",
             "fail",
             names[0],
             "",
-            f"{domain} publishes no DMARC record; Gmail and Yahoo require one from bulk senders.",
-            f'Publish a TXT record at {names[0]}: "v=DMARC1; p=none; '
-            'rua=mailto:<reports address>", then move to p=quarantine once the reports are clean.',
+            gettext(
+                "%(domain)s publishes no DMARC record; Gmail and Yahoo require one from bulk "
+                "senders.",
+                domain=domain,
+            ),
+            gettext(
+                'Publish a TXT record at %(name)s: "v=DMARC1; p=none; '
+                'rua=mailto:<reports address>", then move to p=quarantine once the reports '
+                "are clean.",
+                name=names[0],
+            ),
         )
     if len(records) > 1:
         return Check(
@@ -262,30 +318,38 @@ def check_dmarc(res: dns.resolver.Resolver, domain: str) -> Check:
             "fail",
             name,
             " | ".join(records),
-            f"{name} has {len(records)} DMARC records; receivers then ignore them.",
-            "Keep exactly one.",
+            gettext(
+                "%(name)s has %(count)s DMARC records; receivers then ignore them.",
+                name=name,
+                count=len(records),
+            ),
+            gettext("Keep exactly one."),
         )
     record = records[0]
     policy = _tags(record).get("p", "").lower()
     if policy in ("quarantine", "reject"):
-        return Check("DMARC", "pass", name, record, f"DMARC policy p={policy}.")
+        return Check(
+            "DMARC", "pass", name, record, gettext("DMARC policy p=%(policy)s.", policy=policy)
+        )
     if policy == "none":
         return Check(
             "DMARC",
             "warn",
             name,
             record,
-            "DMARC policy p=none: enough for Gmail and Yahoo, but it protects nobody from "
-            "forged mail in this domain's name.",
-            "Read the aggregate reports (rua=) and move to p=quarantine, then p=reject.",
+            gettext(
+                "DMARC policy p=none: enough for Gmail and Yahoo, but it protects nobody from "
+                "forged mail in this domain's name."
+            ),
+            gettext("Read the aggregate reports (rua=) and move to p=quarantine, then p=reject."),
         )
     return Check(
         "DMARC",
         "fail",
         name,
         record,
-        "The DMARC record has no valid policy (p=none, quarantine or reject).",
-        'Add "p=none" (then quarantine or reject) to the record.',
+        gettext("The DMARC record has no valid policy (p=none, quarantine or reject)."),
+        gettext('Add "p=none" (then quarantine or reject) to the record.'),
     )
 
 

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from ucmail_ext.crypto import DecryptionError, decrypt_secret, encrypt_secret
 from ucmail_ext.extension import get_state
+from ucmail_ext.i18n import gettext
 from ucmail_ext.mail.dkim import DkimKey, DkimSigner, is_valid_domain, is_valid_selector
 from ucmail_ext.models import Campaign
 from ucmail_ext.services import audit
@@ -83,17 +84,19 @@ def _pem(key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey) -> str:
 def validate(campaign: Campaign, domain: str, selector: str) -> dict[str, str]:
     errors = {}
     if not is_valid_domain(domain):
-        errors["dkim_domain"] = (
-            f"{domain[:80]!r} is not a domain name: use the sender's domain, e.g. "
-            f"{sender_domain(campaign) or 'example.com'}."
+        errors["dkim_domain"] = gettext(
+            "“%(domain)s” is not a domain name: use the sender's domain, e.g. %(example)s.",
+            domain=domain[:80],
+            example=sender_domain(campaign) or "example.com",
         )
     elif not is_aligned(domain, sender_domain(campaign)):
-        errors["dkim_domain"] = (
-            f"The signing domain must be the sender's domain ({sender_domain(campaign)}) or a "
-            "parent of it, or DMARC will not count the signature."
+        errors["dkim_domain"] = gettext(
+            "The signing domain must be the sender's domain (%(domain)s) or a "
+            "parent of it, or DMARC will not count the signature.",
+            domain=sender_domain(campaign),
         )
     if not is_valid_selector(selector) or len(selector) + len(ED25519_SUFFIX) > 63:
-        errors["dkim_selector"] = (
+        errors["dkim_selector"] = gettext(
             "A selector is letters, digits and hyphens (dots between labels), up to 60 "
             "characters, e.g. ucmail2026."
         )
@@ -109,7 +112,9 @@ def generate_key(
     domain, selector = domain.strip().lower(), selector.strip().lower()
     errors = validate(campaign, domain, selector)
     if errors:
-        return DkimResult(False, "The key was not generated: fix the fields marked.", errors)
+        return DkimResult(
+            False, gettext("The key was not generated: fix the fields marked."), errors
+        )
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
     try:
         campaign.dkim_domain = domain
@@ -126,8 +131,10 @@ def generate_key(
         raise
     return DkimResult(
         True,
-        "New DKIM key generated. Publish the TXT record below, check deliverability, "
-        "then enable signing.",
+        gettext(
+            "New DKIM key generated. Publish the TXT record below, check deliverability, "
+            "then enable signing."
+        ),
         campaign=campaign,
     )
 
@@ -136,12 +143,14 @@ def set_signing(campaign_id: int, enabled: bool, *, actor_id: str) -> DkimResult
     session = _session()
     campaign = session.get(Campaign, campaign_id)
     if enabled and not campaign.dkim_private_key_encrypted:
-        return DkimResult(False, "Generate a DKIM key first, then publish its record.")
+        return DkimResult(False, gettext("Generate a DKIM key first, then publish its record."))
     if enabled:
         try:
             signer_for(campaign, force=True)
         except (DecryptionError, ValueError) as exc:
-            return DkimResult(False, f"The stored DKIM key cannot be used: {exc}")
+            return DkimResult(
+                False, gettext("The stored DKIM key cannot be used: %(reason)s", reason=exc)
+            )
     try:
         campaign.dkim_enabled = enabled
         action = "campaign.dkim_on" if enabled else "campaign.dkim_off"
@@ -151,8 +160,10 @@ def set_signing(campaign_id: int, enabled: bool, *, actor_id: str) -> DkimResult
         session.rollback()
         raise
     if enabled:
-        return DkimResult(True, "DKIM signing enabled for dialer mail, replies and auto-replies.")
-    return DkimResult(True, "DKIM signing disabled: mail goes out unsigned.")
+        return DkimResult(
+            True, gettext("DKIM signing enabled for dialer mail, replies and auto-replies.")
+        )
+    return DkimResult(True, gettext("DKIM signing disabled: mail goes out unsigned."))
 
 
 def _public_value(pem: str) -> tuple[str, str]:
@@ -238,7 +249,7 @@ def dkim_view(campaign: Campaign) -> dict[str, Any]:
         error = ""
     except DecryptionError:
         records = []
-        error = "The stored DKIM key cannot be decrypted with the configured keys."
+        error = gettext("The stored DKIM key cannot be decrypted with the configured keys.")
     return {
         "domain": campaign.dkim_domain or sender_domain(campaign),
         "selector": campaign.dkim_selector,

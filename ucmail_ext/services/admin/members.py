@@ -16,6 +16,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from ucmail_ext.extension import get_state
+from ucmail_ext.i18n import gettext
 from ucmail_ext.models import Campaign, Member
 from ucmail_ext.services import audit
 
@@ -144,10 +145,10 @@ def _id_list(values: Any) -> list[str] | None:
 def _campaigns(values: Any, errors: dict[str, str]) -> list[int]:
     ids = _id_list(values)
     if ids is None or not all(i.isdigit() for i in ids):
-        errors["campaign_ids"] = "Campaigns must be a list of campaign ids."
+        errors["campaign_ids"] = gettext("Campaigns must be a list of campaign ids.")
         return []
     if not ids:
-        errors["campaign_ids"] = "Select at least one campaign."
+        errors["campaign_ids"] = gettext("Select at least one campaign.")
         return []
     wanted = [int(i) for i in ids]
     found = set(
@@ -157,23 +158,26 @@ def _campaigns(values: Any, errors: dict[str, str]) -> list[int]:
     )
     missing = [i for i in wanted if i not in found]
     if missing:
-        errors["campaign_ids"] = f"No such campaign: {', '.join(map(str, missing))}."
+        errors["campaign_ids"] = gettext(
+            "No such campaign: %(ids)s.", ids=", ".join(map(str, missing))
+        )
     return wanted
 
 
 def _agents(values: Any, errors: dict[str, str], must_be_agents: bool) -> list[str]:
     ids = _id_list(values)
     if ids is None:
-        errors["agent_ids"] = "Agents must be a list of user ids."
+        errors["agent_ids"] = gettext("Agents must be a list of user ids.")
         return []
     if not ids:
-        errors["agent_ids"] = "Select at least one agent."
+        errors["agent_ids"] = gettext("Select at least one agent.")
         return []
     if must_be_agents:
         refused = [i for i in ids if find_agent(i) is None]
         if refused:
-            errors["agent_ids"] = (
-                f"Only users with the agent role can be members (refused: {', '.join(refused)})."
+            errors["agent_ids"] = gettext(
+                "Only users with the agent role can be members (refused: %(ids)s).",
+                ids=", ".join(refused),
             )
     return ids
 

@@ -19,6 +19,7 @@ from flask import current_app
 from sqlalchemy import func, or_, select, update
 
 from ucmail_ext.extension import get_state
+from ucmail_ext.i18n import gettext, lazy_gettext
 from ucmail_ext.mail.render import render, render_html, variables_in
 from ucmail_ext.mail.sanitize import sanitize_html
 from ucmail_ext.models import Campaign, Dialer, Template
@@ -74,17 +75,17 @@ DIALER_VARIABLES: tuple[str, ...] = ("email", "unsubscribe_url")
 @dataclass(frozen=True)
 class TemplateKind:
     key: str
-    label: str
+    label: Any  # a lazy_gettext string: built at import, read in the request's language
     variables: tuple[str, ...]
     # The dialer also fills whatever its CSV rows carry: any name is allowed there.
     open_ended: bool = False
 
 
 TEMPLATE_KINDS: tuple[TemplateKind, ...] = (
-    TemplateKind("autoreply", "Automatic reply", AUTOREPLY_VARIABLES),
-    TemplateKind("signature", "Signature", SIGNATURE_VARIABLES),
-    TemplateKind("reply", "Agent reply", REPLY_VARIABLES),
-    TemplateKind("dialer", "Dialer message", DIALER_VARIABLES, open_ended=True),
+    TemplateKind("autoreply", lazy_gettext("Automatic reply"), AUTOREPLY_VARIABLES),
+    TemplateKind("signature", lazy_gettext("Signature"), SIGNATURE_VARIABLES),
+    TemplateKind("reply", lazy_gettext("Agent reply"), REPLY_VARIABLES),
+    TemplateKind("dialer", lazy_gettext("Dialer message"), DIALER_VARIABLES, open_ended=True),
 )
 KINDS = {kind.key: kind for kind in TEMPLATE_KINDS}
 
@@ -216,7 +217,12 @@ def variables_message(kind: str, names: Collection[str]) -> str:
     template_kind = KINDS[kind]
     can = ", ".join(f"${{{name}}}" for name in template_kind.variables)
     used = ", ".join(f"${{{name}}}" for name in names)
-    return f"{template_kind.label} templates can only fill {can}; this one also uses {used}."
+    return gettext(
+        "%(kind)s templates can only fill %(can)s; this one also uses %(used)s.",
+        kind=template_kind.label,
+        can=can,
+        used=used,
+    )
 
 
 def campaigns_using(template_id: int) -> list[tuple[Campaign, str]]:
@@ -257,8 +263,12 @@ def _check_uses(values: TemplateValues, current: Template, errors: dict[str, str
         key = next(k for k, text in texts.items() if set(bad) & set(template_variables(text)))
         errors.setdefault(
             key,
-            f"Campaign {campaign.name!r} uses this template as its "
-            f"{KINDS[kind].label.lower()}. {variables_message(kind, bad)}",
+            gettext(
+                "Campaign “%(name)s” uses this template as its %(use)s. %(problem)s",
+                name=campaign.name,
+                use=str(KINDS[kind].label).lower(),
+                problem=variables_message(kind, bad),
+            ),
         )
 
 
@@ -299,14 +309,18 @@ def _text(
     if value is None:
         value = ""
     if not isinstance(value, str):
-        errors[key] = f"{label} must be text."
+        errors[key] = gettext("%(label)s must be text.", label=label)
         return ""
     if len(value) > max_len:
-        errors[key] = f"{label} is longer than {max_len} characters."
+        errors[key] = gettext(
+            "%(label)s is longer than %(max)s characters.", label=label, max=max_len
+        )
     elif single_line and _CONTROL.search(value):
-        errors[key] = f"{label} cannot contain line breaks or control characters."
+        errors[key] = gettext(
+            "%(label)s cannot contain line breaks or control characters.", label=label
+        )
     elif "\x00" in value:
-        errors[key] = f"{label} cannot contain NUL characters."
+        errors[key] = gettext("%(label)s cannot contain NUL characters.", label=label)
     return value.strip() if single_line else value
 
 
@@ -319,11 +333,11 @@ def _campaign_id(data: Mapping[str, Any], current: Template | None, errors: dict
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
     if not isinstance(value, int) or isinstance(value, bool):
-        errors["campaign_id"] = "Campaign is not a valid choice."
+        errors["campaign_id"] = gettext("Campaign is not a valid choice.")
         return None
     campaign = _session().get(Campaign, value)
     if campaign is None or campaign.deleted_at is not None:
-        errors["campaign_id"] = "Campaign is not a valid choice."
+        errors["campaign_id"] = gettext("Campaign is not a valid choice.")
         return None
     return value
 
@@ -333,17 +347,17 @@ def validate_template(
 ) -> tuple[TemplateValues | None, dict[str, str]]:
     """The rules for the form and the API; a field left out keeps its current value."""
     if not isinstance(data, Mapping):
-        return None, {"template": "Send the template's fields as an object."}
+        return None, {"template": gettext("Send the template's fields as an object.")}
     errors: dict[str, str] = {}
-    name = _text(data, current, "name", errors, "Name", 120, True)
-    subject = _text(data, current, "subject", errors, "Subject", 998, True)
-    body_html = _text(data, current, "body_html", errors, "HTML body", _MAX_BODY, False)
-    body_text = _text(data, current, "body_text", errors, "Text body", _MAX_BODY, False)
+    name = _text(data, current, "name", errors, gettext("Name"), 120, True)
+    subject = _text(data, current, "subject", errors, gettext("Subject"), 998, True)
+    body_html = _text(data, current, "body_html", errors, gettext("HTML body"), _MAX_BODY, False)
+    body_text = _text(data, current, "body_text", errors, gettext("Text body"), _MAX_BODY, False)
     campaign_id = _campaign_id(data, current, errors)
     if not name and "name" not in errors:
-        errors["name"] = "Name is required."
+        errors["name"] = gettext("Name is required.")
     if not body_html.strip() and not body_text.strip():
-        errors.setdefault("body_text", "Write an HTML body, a text body, or both.")
+        errors.setdefault("body_text", gettext("Write an HTML body, a text body, or both."))
     if errors:
         return None, errors
     values = TemplateValues(name, campaign_id, subject, body_html, body_text)
@@ -414,7 +428,12 @@ def delete_template(template_id: int, *, actor_id: str, confirmed: bool) -> Temp
     template = get_template(template_id)
     if not confirmed:
         return TemplateResult(
-            template, {"confirm": f"Confirm that template {template.name!r} should be deleted."}
+            template,
+            {
+                "confirm": gettext(
+                    "Confirm that template “%(name)s” should be deleted.", name=template.name
+                )
+            },
         )
     session = _session()
     try:

@@ -20,13 +20,14 @@ from sqlalchemy.exc import IntegrityError
 
 from ucmail_ext.crypto import make_token, read_token
 from ucmail_ext.extension import get_state
+from ucmail_ext.i18n import campaign_language, gettext, lazy_gettext
 from ucmail_ext.models import Campaign, Message, Rating, utcnow
 from ucmail_ext.services import links
 
 SCORES = range(1, 6)
 ENDPOINT = "ucmail_tracking.rate"
-DEFAULT_THANKS = "Thank you for your rating."
-INVALID_LINK = "This rating link is not valid."
+DEFAULT_THANKS = lazy_gettext("Thank you for your rating.")
+INVALID_LINK = lazy_gettext("This rating link is not valid.")
 
 
 @dataclass(frozen=True)
@@ -56,12 +57,14 @@ def email_block(campaign: Campaign, message_id: int) -> tuple[str, str]:
     """The "motivation to qualify" title and 1-5 signed links, as text and as HTML."""
     if not campaign.rating_enabled or ENDPOINT not in current_app.view_functions:
         return "", ""
-    title = campaign.rating_motivation or "How did we do?"
+    with campaign_language(campaign):
+        title = campaign.rating_motivation or gettext("How did we do?")
+        stars = {n: gettext("%(score)s of 5", score=n) for n in SCORES}
     found = rating_links(message_id)
     text = "\n\n" + title + "\n" + "\n".join(f"{'★' * n}{'☆' * (5 - n)} {url}" for n, url in found)
     cells = "".join(
-        f'<a href="{escape(url)}" title="{n} of 5" style="text-decoration:none;font-size:24px;'
-        f'color:#f5a623;padding:0 4px">{"★" * n}</a>'
+        f'<a href="{escape(url)}" title="{escape(stars[n])}" style="text-decoration:none;'
+        f'font-size:24px;color:#f5a623;padding:0 4px">{"★" * n}</a>'
         for n, url in found
     )
     html = (
@@ -82,13 +85,19 @@ def _rated_message(token: str) -> Message | None:
     return message
 
 
+def rated_campaign(token: str) -> Campaign | None:
+    """The campaign a rating link belongs to: its page speaks the campaign's language."""
+    message = _rated_message(token)
+    return _session().get(Campaign, message.campaign_id) if message is not None else None
+
+
 def record_rating(token: str, score: int) -> RatingOutcome:
     """Verify the link and keep the score; never raises on a bad link or score."""
     message = _rated_message(token)
     if message is None:
-        return RatingOutcome(False, error=INVALID_LINK)
+        return RatingOutcome(False, error=str(INVALID_LINK))
     if not isinstance(score, int) or score not in SCORES:
-        return RatingOutcome(False, error="A rating goes from 1 to 5.")
+        return RatingOutcome(False, error=gettext("A rating goes from 1 to 5."))
     session = _session()
     campaign = session.get(Campaign, message.campaign_id)
     now = utcnow()
@@ -116,7 +125,7 @@ def record_rating(token: str, score: int) -> RatingOutcome:
             # Two clicks at once: the other one inserted first, so this one updates.
             session.execute(rescore)
     session.commit()
-    thanks = (campaign.rating_thanks if campaign else "") or DEFAULT_THANKS
+    thanks = (campaign.rating_thanks if campaign else "") or str(DEFAULT_THANKS)
     return RatingOutcome(True, thanks=thanks)
 
 

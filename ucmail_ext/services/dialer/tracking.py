@@ -12,12 +12,13 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from ucmail_ext.crypto import read_token
 from ucmail_ext.extension import get_state
-from ucmail_ext.models import DialerRecord
+from ucmail_ext.i18n import gettext
+from ucmail_ext.models import Campaign, Dialer, DialerList, DialerRecord
 from ucmail_ext.services import blacklist
 
 log = logging.getLogger(__name__)
@@ -82,19 +83,34 @@ def unsubscribe_target(token: str) -> UnsubscribeTarget | None:
     return UnsubscribeTarget(record.id, mask(record.email), blacklist.is_blacklisted(record.email))
 
 
+def unsubscribe_campaign(token: str) -> Campaign | None:
+    """The campaign whose mail carried the link: its page speaks the campaign's language."""
+    record_id = _record_id("unsubscribe", token)
+    if record_id is None:
+        return None
+    session = get_state().session
+    return session.scalar(
+        select(Campaign)
+        .join(Dialer, Dialer.campaign_id == Campaign.id)
+        .join(DialerList, DialerList.dialer_id == Dialer.id)
+        .join(DialerRecord, DialerRecord.list_id == DialerList.id)
+        .where(DialerRecord.id == record_id)
+    )
+
+
 def unsubscribe(token: str) -> UnsubscribeOutcome:
     """RFC 8058 one-click: blacklist the address, mark the record. Idempotent; commits."""
     record_id = _record_id("unsubscribe", token)
     session = get_state().session
     record = session.get(DialerRecord, record_id) if record_id is not None else None
     if record is None:
-        return UnsubscribeOutcome(False, error="This unsubscribe link is not valid.")
+        return UnsubscribeOutcome(False, error=gettext("This unsubscribe link is not valid."))
     try:
         blacklist.add(
             record.email, "unsubscribe", reason=f"one-click unsubscribe (dialer record {record.id})"
         )
     except blacklist.BlacklistError:
-        return UnsubscribeOutcome(False, error="This address cannot be unsubscribed.")
+        return UnsubscribeOutcome(False, error=gettext("This address cannot be unsubscribed."))
     if record.state == "sent":
         record.state = "unsubscribed"
     session.commit()
