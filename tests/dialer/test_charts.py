@@ -257,3 +257,61 @@ def test_results_export_and_charts_in_the_browser(
     expect(page.locator("#sv-chart-level svg")).to_be_visible()
     page.locator("#sv-charts-title").scroll_into_view_if_needed()
     page.screenshot(path=f"{SHOTS}/supervision-hourly-charts.png")
+
+
+@pytest.mark.browser
+@pytest.mark.integration
+def test_dialer_form_and_monitoring_show_the_new_settings_and_counts(
+    app: Flask, page: Any, live_server: str, sink: SmtpSink
+) -> None:
+    """Click tracking and per-domain limits on the dialer form (a bad limit is
+    explained, the good ones kept); monitoring shows Clicked and Unsubscribed."""
+    from playwright.sync_api import expect
+
+    app.config.update(UCMAIL_DISPATCH="off", UCMAIL_LIVE_POLL_MS=300)
+    with app.app_context():
+        dialer_id = helpers.make_dialer(helpers.make_campaign(sink.port))
+        list_id = upload(dialer_id, csv_text(helpers.simple_rows(5)), subject="Hi").list_id
+        assert dialer_service.play_list(list_id, None, "1").ok
+        now = datetime.now(UTC)
+        db.session.execute(
+            update(DialerRecord)
+            .where(DialerRecord.list_id == list_id, DialerRecord.line <= 4)  # line 1: header
+            .values(seen_at=now, clicked_at=now)
+        )
+        db.session.execute(
+            update(DialerRecord)
+            .where(DialerRecord.list_id == list_id, DialerRecord.line == 5)
+            .values(state="unsubscribed")
+        )
+        db.session.commit()
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.set_default_timeout(20_000)
+    browser_login(page, live_server, USERS["supervisor"][0], TEST_PASSWORD)
+
+    page.goto(f"{live_server}/ucmail/dialer/{dialer_id}/edit")
+    page.fill("#domain_limits", "gmail.com 100/min\nyahoo.com lots")
+    page.check("#click_tracking")
+    page.click("#dialer-form button[type=submit]")
+    expect(page.locator("#dialer-form")).to_contain_text("yahoo.com lots")
+    expect(page.locator("#dialer-form")).to_contain_text("e.g. gmail.com 100/min")
+    page.locator("#domain_limits").scroll_into_view_if_needed()
+    os.makedirs(SHOTS, exist_ok=True)
+    page.screenshot(path=f"{SHOTS}/dialer-form-domain-limits-error.png")
+    page.fill("#domain_limits", "gmail.com 100/min\nyahoo.com 30/min")
+    page.check("#click_tracking")
+    page.click("#dialer-form button[type=submit]")
+    page.goto(f"{live_server}/ucmail/dialer/{dialer_id}/edit")
+    expect(page.locator("#domain_limits")).to_have_value("gmail.com 100/min\nyahoo.com 30/min")
+    expect(page.locator("#click_tracking")).to_be_checked()
+    page.locator("#domain_limits").scroll_into_view_if_needed()
+    page.screenshot(path=f"{SHOTS}/dialer-form-click-tracking-domain-limits.png")
+
+    page.goto(f"{live_server}/ucmail/dialer/monitor")
+    row = page.locator(f'#dialer-monitor tr[data-list-id="{list_id}"]')
+    headers = page.locator("#dialer-monitor thead th").all_inner_texts()
+    clicked = headers.index("Clicked")
+    unsubscribed = headers.index("Unsubscribed")
+    expect(row.locator("td").nth(clicked)).to_have_text("3")
+    expect(row.locator("td").nth(unsubscribed)).to_have_text("1")
+    page.screenshot(path=f"{SHOTS}/dialer-monitor-clicked-unsubscribed.png")
