@@ -25,6 +25,7 @@ from flask.typing import ResponseReturnValue
 
 from ucmail_ext.auth import body_limit, current_agent_id, require_role, wants_json
 from ucmail_ext.blueprints.common import make_blueprint
+from ucmail_ext.i18n import gettext as _
 from ucmail_ext.services import mail_view
 from ucmail_ext.services.desk import (
     chat,
@@ -54,7 +55,7 @@ def found_only(view: Callable[..., ResponseReturnValue]) -> Callable[..., Respon
             return view(*args, **kwargs)
         except portal.NotFound:
             if wants_json():
-                return jsonify(error="not found"), 404
+                return jsonify(error=_("not found")), 404
             abort(404)
         except portal.NotAllowed as exc:
             if wants_json():
@@ -179,7 +180,7 @@ def send_answer(interaction_id: int) -> ResponseReturnValue:
     except compose.ComposeError as exc:
         draft = composed.as_draft()
         return _page(interaction_id, kind, status=400, draft=draft, errors=exc.errors)
-    flash("Your message is on its way.", "success")
+    flash(_("Your message is on its way."), "success")
     return redirect(url_for("ucmail_agent.portal", open=interaction_id))
 
 
@@ -191,7 +192,7 @@ def close(interaction_id: int) -> ResponseReturnValue:
         portal.close(interaction_id, request.form.get("disposition", ""))
     except dispositions.DispositionError as exc:
         return _page(interaction_id, status=400, errors={"disposition": str(exc)})
-    flash("Interaction closed.", "success")
+    flash(_("Interaction closed."), "success")
     return redirect(url_for("ucmail_agent.portal"))
 
 
@@ -200,7 +201,7 @@ def close(interaction_id: int) -> ResponseReturnValue:
 @found_only
 def transfer_interaction(interaction_id: int) -> ResponseReturnValue:
     """``target`` is ``agent:<id>`` or ``queue:<campaign id>``; ``note`` is optional."""
-    kind, _, value = request.form.get("target", "").partition(":")
+    kind, _sep, value = request.form.get("target", "").partition(":")
     note = request.form.get("note", "")
     try:
         if kind == "agent" and value:
@@ -208,14 +209,14 @@ def transfer_interaction(interaction_id: int) -> ResponseReturnValue:
         elif kind == "queue" and value.isdigit():
             transfer.to_queue(interaction_id, int(value), note)
         else:
-            raise transfer.TransferError("choose an agent or a queue")
+            raise transfer.TransferError(_("choose an agent or a queue"))
     except transfer.TransferError as exc:
         if wants_json():
             return jsonify(error=str(exc)), 409
         return _page(interaction_id, status=409, errors={"transfer": str(exc)})
     if wants_json():
         return jsonify(ok=True)
-    flash("Interaction transferred.", "success")
+    flash(_("Interaction transferred."), "success")
     return redirect(url_for("ucmail_agent.portal"))
 
 
@@ -307,7 +308,7 @@ def conversation_live(interaction_id: int) -> ResponseReturnValue:
 def retry(message_id: int) -> ResponseReturnValue:
     message = portal.message_of(message_id)
     if send.requeue(message.id):
-        flash("Sending the message again.", "success")
+        flash(_("Sending the message again."), "success")
     return redirect(url_for("ucmail_agent.portal", open=message.interaction_id))
 
 
@@ -324,14 +325,14 @@ def new_interaction() -> ResponseReturnValue:
     if request.method == "POST":
         composed = _composed("new")
         if campaign_id is None:
-            errors["campaign"] = "choose a campaign"
+            errors["campaign"] = _("choose a campaign")
         else:
             try:
                 interaction = compose.start(campaign_id, composed)
             except compose.ComposeError as exc:
                 errors = exc.errors
             else:
-                flash("Your message is on its way.", "success")
+                flash(_("Your message is on its way."), "success")
                 return redirect(url_for("ucmail_agent.portal", open=interaction.id))
         draft = composed.as_draft()
     else:
@@ -353,7 +354,7 @@ def new_interaction() -> ResponseReturnValue:
 def template_json(template_id: int) -> ResponseReturnValue:
     campaign_id = _int_arg("campaign")
     if campaign_id is None:
-        return jsonify(error="campaign required"), 400
+        return jsonify(error=_("campaign required")), 400
     return jsonify(compose.template_text(template_id, campaign_id, _int_arg("interaction")))
 
 

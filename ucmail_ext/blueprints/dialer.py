@@ -20,6 +20,7 @@ from werkzeug.datastructures import MultiDict
 
 from ucmail_ext.auth import body_limit, current_agent_id, require_role
 from ucmail_ext.blueprints.common import form_fields, make_blueprint, schedule_rows
+from ucmail_ext.i18n import gettext as _
 from ucmail_ext.services.access import visible_campaign_ids
 from ucmail_ext.services.admin.campaigns import live_campaigns
 from ucmail_ext.services.dialer import charts as dialer_charts
@@ -83,7 +84,7 @@ def create() -> ResponseReturnValue:
     if not result.ok:
         return _index(None, data, result.errors, 400)
     assert result.dialer is not None
-    flash(f"Dialer {result.dialer.name} saved.", "success")
+    flash(_("Dialer %(name)s saved.", name=result.dialer.name), "success")
     return redirect(url_for(".lists", dialer_id=result.dialer.id))
 
 
@@ -102,7 +103,7 @@ def update(dialer_id: int) -> ResponseReturnValue:
         abort(404)
     if not result.ok:
         return _index(dialer_id, data, result.errors, 400)
-    flash(f"Dialer {result.dialer.name} saved.", "success")
+    flash(_("Dialer %(name)s saved.", name=result.dialer.name), "success")
     return redirect(url_for(".edit", dialer_id=dialer_id))
 
 
@@ -154,7 +155,7 @@ def upload(dialer_id: int) -> ResponseReturnValue:
         abort(404)
     file = request.files.get("file")
     if file is None or not file.filename:
-        report = dialer_lists.UploadReport(None, error="Choose a CSV file to upload.")
+        report = dialer_lists.UploadReport(None, error=_("Choose a CSV file to upload."))
         return _lists_page(dialer_id, report=report, status=400)
     report = dialer_lists.upload_list(
         dialer_id,
@@ -189,7 +190,7 @@ def attach(dialer_id: int) -> ResponseReturnValue:
         abort(404)
     file = request.files.get("file")
     if file is None or not file.filename:
-        result = dialer_lists.AttachmentResult(None, "Choose a file to attach.")
+        result = dialer_lists.AttachmentResult(None, _("Choose a file to attach."))
         return _lists_page(dialer_id, attachment=result, status=400)
     result = dialer_lists.store_attachment(
         file.stream, file.filename, file.mimetype or "", by=_actor(), campaign_id=dialer.campaign_id
@@ -313,7 +314,7 @@ def resend_interrupted(list_id: int) -> ResponseReturnValue:
 def progress(list_id: int) -> ResponseReturnValue:
     figures = service.list_progress(list_id, visible_campaign_ids())
     if figures is None:
-        return jsonify(error="not found"), 404
+        return jsonify(error=_("not found")), 404
     return jsonify(figures.as_dict())
 
 

@@ -17,6 +17,7 @@ from flask.typing import ResponseReturnValue
 
 from ucmail_ext.auth import current_agent_id, require_role, wants_json
 from ucmail_ext.blueprints.common import make_blueprint
+from ucmail_ext.i18n import gettext as _
 from ucmail_ext.models import utcnow
 from ucmail_ext.services.desk.chat import ChatError, as_dict
 from ucmail_ext.services.desk.transfer import TransferError
@@ -29,7 +30,7 @@ supervision_bp = make_blueprint("supervision", __name__)
 
 def _not_found() -> ResponseReturnValue:
     if wants_json() or request.path.endswith(".json") or request.method == "POST":
-        return jsonify(error="not found"), 404
+        return jsonify(error=_("not found")), 404
     abort(404)
 
 
@@ -123,7 +124,7 @@ def spy_feed(agent_id: str) -> ResponseReturnValue:
 
 def _require_monitor_screen() -> None:
     if not current_app.config["UCMAIL_MONITOR_SCREEN"]:
-        abort(404, description="Monitor screen is turned off (UCMAIL_MONITOR_SCREEN).")
+        abort(404, description=_("Monitor screen is turned off (UCMAIL_MONITOR_SCREEN)."))
 
 
 @supervision_bp.get("/agents/<agent_id>/screen")
@@ -184,11 +185,11 @@ def reassign(interaction_id: int) -> ResponseReturnValue:
     except TransferError as exc:
         if wants_json():
             return jsonify(error=str(exc)), 409
-        flash(f"Not reassigned: {exc}", "error")
+        flash(_("Not reassigned: %(problem)s", problem=exc), "error")
     else:
         if wants_json():
             return jsonify(ok=True)
-        flash("Interaction reassigned.", "success")
+        flash(_("Interaction reassigned."), "success")
     if back:
         return redirect(url_for("ucmail_supervision.agent_interactions", agent_id=back))
     return redirect(url_for("ucmail_supervision.index"))

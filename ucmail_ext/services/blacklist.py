@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from ucmail_ext.extension import get_state
+from ucmail_ext.i18n import gettext as _
 from ucmail_ext.mail.headers import is_valid_address
 from ucmail_ext.models import BlacklistEntry
 
@@ -40,7 +41,9 @@ def add(
     if source not in SOURCES:
         raise BlacklistError(f"unknown blacklist source {source!r}")
     if not is_valid_address(address):
-        raise BlacklistError(f"{address[:80]!r} is not a valid email address")
+        raise BlacklistError(
+            _("%(address)s is not a valid email address", address=repr(address[:80]))
+        )
     session = get_state().session
     entry = session.scalar(select(BlacklistEntry).where(BlacklistEntry.address == address))
     if entry is not None:

@@ -13,6 +13,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from ucmail_ext.i18n import gettext as _
+
 WIDTH = 640
 HEIGHT = 240
 # Plot area inside the SVG: room for the y labels on the left, end labels on the right.
@@ -190,7 +192,8 @@ def line_chart(
         ],
     )
     summary = "; ".join(
-        f"{s.label}: {_number(s.last) + y_suffix if s.last is not None else 'none'}" for s in built
+        f"{s.label}: {_number(s.last) + y_suffix if s.last is not None else _('none')}"
+        for s in built
     )
     return LineChart(
         title,
@@ -231,7 +234,7 @@ def bar_chart(
     horizontal: bool = False,
     value_suffix: str = "",
     y_max: float | None = None,
-    header: tuple[str, str] = ("", "Value"),
+    header: tuple[str, str] | None = None,
     label_every: int = 1,
 ) -> BarChart:
     """Bars with their value written beside them; None draws no bar and says "—"."""
@@ -239,7 +242,7 @@ def bar_chart(
     top_value = y_max if y_max is not None else count_top(max(values, default=0))
     bars: list[Bar] = []
     table = Table(
-        list(header),
+        list(header or ("", _("Value"))),
         [[label, _number(v) + value_suffix if v is not None else "—"] for label, v in items],
     )
     summary = ", ".join(

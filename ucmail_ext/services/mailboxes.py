@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import current_app
 
 from ucmail_ext.crypto import decrypt_secret
+from ucmail_ext.i18n import gettext as _
 from ucmail_ext.mail.imap import ImapSettings, TokenSource
 from ucmail_ext.mail.smtp import SmtpSettings
 from ucmail_ext.models import Campaign
@@ -30,7 +31,7 @@ def _credentials(campaign: Campaign) -> tuple[str, TokenSource | None]:
 
 
 def _no_campaign() -> str:
-    raise tokens.ReconnectNeeded("Save the campaign, then connect the account.")
+    raise tokens.ReconnectNeeded(_("Save the campaign, then connect the account."))
 
 
 def imap_settings(campaign: Campaign, timeout: float | None = None) -> ImapSettings:

@@ -16,6 +16,8 @@ from typing import BinaryIO
 
 from flask import current_app
 
+from ucmail_ext.i18n import gettext as _
+
 CHUNK = 1024 * 1024
 
 
@@ -28,7 +30,9 @@ class StoredFile:
 
 class FileTooLarge(ValueError):
     def __init__(self, limit: int) -> None:
-        super().__init__(f"the file is larger than the {limit // (1024 * 1024)} MB allowed")
+        super().__init__(
+            _("the file is larger than the %(mb)s MB allowed", mb=limit // (1024 * 1024))
+        )
         self.limit = limit
 
 

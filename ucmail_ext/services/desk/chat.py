@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from ucmail_ext.extension import get_state
+from ucmail_ext.i18n import gettext as _
 from ucmail_ext.models import SupervisorMessage, utcnow
 from ucmail_ext.services import audit
 
@@ -18,9 +19,9 @@ class ChatError(ValueError):
 def _clean(body: str) -> str:
     body = (body or "").strip()
     if not body:
-        raise ChatError("write a message first")
+        raise ChatError(_("write a message first"))
     if len(body) > MAX_BODY:
-        raise ChatError(f"a chat message holds at most {MAX_BODY} characters")
+        raise ChatError(_("a chat message holds at most %(max)s characters", max=MAX_BODY))
     return body
 
 

@@ -25,6 +25,7 @@ from flask import current_app
 
 from ucmail_ext.dispatch import enqueue
 from ucmail_ext.extension import get_state
+from ucmail_ext.i18n import gettext as _
 from ucmail_ext.mail.headers import HeaderInjectionError, check_header_value, is_valid_address
 from ucmail_ext.mail.parse import html_to_text, normalize_message_id, safe_filename
 from ucmail_ext.mail.render import render
@@ -439,9 +440,9 @@ def parse_addresses(value: str, field_name: str, errors: dict[str, str]) -> list
     addresses = [a for a in _SPLIT.split(value or "") if a]
     bad = [a for a in addresses if not is_valid_address(a)]
     if bad:
-        errors[field_name] = f"not a valid email address: {bad[0][:80]}"
+        errors[field_name] = _("not a valid email address: %(address)s", address=bad[0][:80])
     elif len(addresses) > MAX_RECIPIENTS:
-        errors[field_name] = f"at most {MAX_RECIPIENTS} addresses"
+        errors[field_name] = _("at most %(max)s addresses", max=MAX_RECIPIENTS)
     return list(dict.fromkeys(addresses))
 
 
@@ -449,11 +450,11 @@ def _subject(value: str, errors: dict[str, str]) -> str:
     try:
         subject = check_header_value(value or "", "subject")
     except HeaderInjectionError:
-        errors["subject"] = "the subject cannot contain line breaks or control characters"
+        errors["subject"] = _("the subject cannot contain line breaks or control characters")
         return ""
     subject = " ".join(subject.split())
     if len(subject) > 900:
-        errors["subject"] = "the subject is too long"
+        errors["subject"] = _("the subject is too long")
     return subject
 
 
@@ -468,10 +469,16 @@ def _unfilled_error(composed: Composed) -> str:
     if not names or composed.confirm_unfilled:
         return ""
     listed = ", ".join(f"${{{name}}}" for name in names)
-    again = " (attach your files again)" if composed.files else ""
-    return (
-        f"these variables are not filled in: {listed}. "
-        f"Replace them, or choose “Send anyway” to send the text as it is{again}."
+    if composed.files:
+        return _(
+            "these variables are not filled in: %(names)s. Replace them, or choose "
+            "“Send anyway” to send the text as it is (attach your files again).",
+            names=listed,
+        )
+    return _(
+        "these variables are not filled in: %(names)s. Replace them, or choose "
+        "“Send anyway” to send the text as it is.",
+        names=listed,
     )
 
 
@@ -484,15 +491,17 @@ def _checked(composed: Composed) -> tuple[list[str], list[str], list[str], str, 
     cc = parse_addresses(composed.cc, "cc", errors)
     bcc = parse_addresses(composed.bcc, "bcc", errors)
     if not to and "to" not in errors:
-        errors["to"] = "add at least one recipient"
+        errors["to"] = _("add at least one recipient")
     if len(to) + len(cc) + len(bcc) > MAX_RECIPIENTS and not errors.keys() & {"to", "cc", "bcc"}:
-        errors["bcc"] = f"at most {MAX_RECIPIENTS} addresses in To, Cc and Bcc together"
+        errors["bcc"] = _(
+            "at most %(max)s addresses in To, Cc and Bcc together", max=MAX_RECIPIENTS
+        )
     subject = _subject(composed.subject, errors)
     for item in composed.files:
         try:
             check_header_value(item.filename, "file name")
         except HeaderInjectionError:
-            errors["files"] = "a file name contains control characters"
+            errors["files"] = _("a file name contains control characters")
     return to, cc, bcc, subject, errors
 
 
@@ -678,13 +687,13 @@ def _check_collision(interaction: Interaction, composed: Composed) -> None:
 def answer(interaction_id: int, composed: Composed) -> Message:
     """Store a reply, reply with history or forward, then ask for it to be sent."""
     if composed.kind not in ANSWER_KINDS:
-        raise ComposeError({"kind": "choose reply, reply with history or forward"})
+        raise ComposeError({"kind": _("choose reply, reply with history or forward")})
     interaction = portal.visible_interaction(interaction_id)
     # First: when a colleague answered and took it meanwhile, their answer is what
     # this agent must see, before being told it is no longer theirs.
     _check_collision(interaction, composed)
     if not portal.may_answer(interaction):
-        raise portal.NotAllowed("this interaction is assigned to another agent")
+        raise portal.NotAllowed(_("this interaction is assigned to another agent"))
     campaign = _session().get(Campaign, interaction.campaign_id)
     to, cc, bcc, subject, errors = _checked(composed)
     source = None
@@ -692,7 +701,7 @@ def answer(interaction_id: int, composed: Composed) -> Message:
         try:
             source = _source(interaction, composed.source_message_id)
         except portal.NotFound:
-            errors["source_message_id"] = "that message is not in this conversation"
+            errors["source_message_id"] = _("that message is not in this conversation")
     if errors:
         raise ComposeError(errors)
     rich = _rich(composed)
@@ -718,7 +727,7 @@ def start(campaign_id: int, composed: Composed) -> Interaction:
     campaign = _usable_campaign(campaign_id)
     to, cc, bcc, subject, errors = _checked(composed)
     if not subject and "subject" not in errors:
-        errors["subject"] = "write a subject"
+        errors["subject"] = _("write a subject")
     if errors:
         raise ComposeError(errors)
     rich = _rich(composed)

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 
 from ucmail_ext.extension import get_state
+from ucmail_ext.i18n import gettext as _
 from ucmail_ext.models import Campaign, Interaction
 
 MAX_REASON = 80
@@ -52,9 +53,9 @@ def chosen(campaign: Campaign | None, value: str) -> str:
     value = " ".join((value or "").split())
     reasons = options(campaign)
     if value and value not in reasons:
-        raise DispositionError("choose one of the campaign's close reasons")
+        raise DispositionError(_("choose one of the campaign's close reasons"))
     if not value and required(campaign):
-        raise DispositionError("choose a close reason: this campaign requires one")
+        raise DispositionError(_("choose a close reason: this campaign requires one"))
     return value
 
 

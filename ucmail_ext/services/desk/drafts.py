@@ -16,6 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from ucmail_ext.extension import get_state
+from ucmail_ext.i18n import gettext as _
 from ucmail_ext.models import Draft, utcnow
 from ucmail_ext.services.desk import portal
 
@@ -50,11 +51,11 @@ def _session() -> Any:
 
 def _checked(fields: DraftFields) -> DraftFields:
     if fields.kind not in KINDS:
-        raise DraftError("unknown kind of answer")
+        raise DraftError(_("unknown kind of answer"))
     if max(len(fields.body), len(fields.body_html)) > MAX_BODY:
-        raise DraftError("the message is too long to keep as a draft")
+        raise DraftError(_("the message is too long to keep as a draft"))
     if max(len(fields.to), len(fields.cc), len(fields.bcc)) > MAX_ADDRESSES:
-        raise DraftError("too many addresses")
+        raise DraftError(_("too many addresses"))
     return fields
 
 
@@ -62,7 +63,7 @@ def save(interaction_id: int, fields: DraftFields, user: Any = None) -> datetime
     """Create or overwrite this agent's draft; returns when it was saved."""
     interaction = portal.visible_interaction(interaction_id, user)
     if not portal.may_answer(interaction, user):
-        raise portal.NotAllowed("this interaction is assigned to another agent")
+        raise portal.NotAllowed(_("this interaction is assigned to another agent"))
     fields = _checked(fields)
     agent_id = portal.my_id(user)
     session = _session()

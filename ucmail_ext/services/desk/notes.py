@@ -15,6 +15,8 @@ from typing import Any
 from sqlalchemy import select
 
 from ucmail_ext.extension import get_state
+from ucmail_ext.i18n import format_number
+from ucmail_ext.i18n import gettext as _
 from ucmail_ext.models import Interaction, Note, utcnow
 from ucmail_ext.services.mail_view import visible_interaction
 
@@ -52,9 +54,9 @@ def _session() -> Any:
 def clean_body(text: str) -> str:
     body = (text or "").replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n").strip()
     if not body:
-        raise NoteError("write the note first")
+        raise NoteError(_("write the note first"))
     if len(body) > MAX_NOTE:
-        raise NoteError(f"a note holds at most {MAX_NOTE:,} characters")
+        raise NoteError(_("a note holds at most %(max)s characters", max=format_number(MAX_NOTE)))
     return body
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import Select, or_, select
 from ucmail_ext.auth import agent_id_of, has_role
 from ucmail_ext.dispatch import enqueue
 from ucmail_ext.extension import current_agent, get_state
+from ucmail_ext.i18n import gettext as _
 from ucmail_ext.models import AgentState, Campaign, Interaction, Message, Note, utcnow
 from ucmail_ext.services.access import visible_campaign_ids
 from ucmail_ext.services.desk import dispositions, notes, presence, waiting
@@ -339,7 +340,7 @@ def close(interaction_id: int, disposition: str = "", user: Any = None) -> Inter
     if interaction.state == "closed":
         return interaction
     if not may_answer(interaction, user):
-        raise NotAllowed("this interaction is assigned to another agent")
+        raise NotAllowed(_("this interaction is assigned to another agent"))
     reason = dispositions.chosen(_session().get(Campaign, interaction.campaign_id), disposition)
     holder = interaction.agent_id
     interaction.state = "closed"
@@ -370,9 +371,12 @@ def message_of(message_id: int, user: Any = None) -> Message:
 def agent_status(user: Any = None) -> AgentStatus:
     state = _session().get(AgentState, my_id(user))
     if state is None:
-        return AgentStatus("offline", "Disconnected", "", False)
+        return AgentStatus("offline", presence.status_label("Disconnected"), "", False)
     return AgentStatus(
-        state.status, presence.display_status(state), state.break_reason, state.paused
+        state.status,
+        presence.status_label(presence.display_status(state)),
+        state.break_reason,
+        state.paused,
     )
 
 

@@ -19,10 +19,21 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from ucmail_ext.dispatch import enqueue
 from ucmail_ext.extension import get_state
+from ucmail_ext.i18n import lazy_gettext
 from ucmail_ext.models import AgentState, Interaction, utcnow
 from ucmail_ext.services import audit
 
 ONLINE_STATUSES = ("free", "break")
+# ``display_status`` stays English (metrics and the supervision feed key on it); people
+# read these.
+STATUS_LABELS = {
+    "Disconnected": lazy_gettext("Disconnected"),
+    "Free": lazy_gettext("Free"),
+    "Busy": lazy_gettext("Busy"),
+    "Free on break": lazy_gettext("Free on break"),
+    "Busy on break": lazy_gettext("Busy on break"),
+    "Paused": lazy_gettext("Paused"),
+}
 
 
 def _session():  # type: ignore[no-untyped-def]
@@ -86,6 +97,12 @@ def display_status(state: AgentState, now: datetime | None = None) -> str:
     if state.paused:
         return "Paused"
     return "Busy" if busy else "Free"
+
+
+def status_label(display: str) -> str:
+    """One of ``display_status``'s words in the user's language."""
+    label = STATUS_LABELS.get(display)
+    return str(label) if label is not None else display
 
 
 def _change(state: AgentState, status: str) -> None:

@@ -18,6 +18,8 @@ from sqlalchemy.orm import aliased
 
 from ucmail_ext.dispatch import enqueue
 from ucmail_ext.extension import get_state
+from ucmail_ext.i18n import format_number
+from ucmail_ext.i18n import gettext as _
 from ucmail_ext.models import AgentState, Campaign, Interaction, Member, utcnow
 from ucmail_ext.services import audit
 from ucmail_ext.services.access import can_see_campaign, visible_campaign_ids
@@ -67,10 +69,10 @@ def _movable(interaction_id: int, user: Any) -> Interaction:
     """The interaction, if this user may move it: its holder, or a supervisor."""
     interaction = visible_interaction(interaction_id, user)
     if interaction.state == "closed":
-        raise TransferError("this interaction is closed; reopen it by answering first")
+        raise TransferError(_("this interaction is closed; reopen it by answering first"))
     mine = interaction.state == "assigned" and interaction.agent_id == portal.my_id(user)
     if not mine and not portal.is_supervising(user):
-        raise portal.NotAllowed("only the agent who holds it (or a supervisor) can transfer it")
+        raise portal.NotAllowed(_("only the agent who holds it (or a supervisor) can transfer it"))
     return interaction
 
 
@@ -118,7 +120,9 @@ def queue_choices(user: Any = None) -> list[QueueChoice]:
 def _note_text(note: str) -> str:
     text = " ".join((note or "").split())
     if len(text) > MAX_NOTE:
-        raise TransferError(f"the transfer note holds at most {MAX_NOTE:,} characters")
+        raise TransferError(
+            _("the transfer note holds at most %(max)s characters", max=format_number(MAX_NOTE))
+        )
     return text
 
 
@@ -179,7 +183,7 @@ def to_agent(interaction_id: int, agent_id: str, note: str = "", user: Any = Non
     choices = {c.agent_id: c for c in agent_choices(interaction.id, user)}
     if agent_id not in choices:
         raise TransferError(
-            "choose an agent of this campaign who is online and below the campaign's maximum"
+            _("choose an agent of this campaign who is online and below the campaign's maximum")
         )
     previous, source = interaction.agent_id, _holder_name(interaction)
     target = choices[agent_id].name
@@ -192,7 +196,7 @@ def to_agent(interaction_id: int, agent_id: str, note: str = "", user: Any = Non
     )
     if not moved:
         _session().rollback()
-        raise TransferError("it was moved or answered meanwhile; look at it again")
+        raise TransferError(_("it was moved or answered meanwhile; look at it again"))
     actor_id, actor = portal.my_id(user), portal.display_name(user)
     return _finish(interaction, previous, _line(source, target, actor, text), actor_id, actor)
 
@@ -210,9 +214,9 @@ def to_queue(
         or not campaign.enabled
         or not can_see_campaign(campaign.id, user)
     ):
-        raise TransferError("choose a campaign you work in")
+        raise TransferError(_("choose a campaign you work in"))
     if interaction.state == "queued" and interaction.campaign_id == campaign.id:
-        raise TransferError("it is already waiting in that queue")
+        raise TransferError(_("it is already waiting in that queue"))
     previous, source = interaction.agent_id, _holder_name(interaction)
     moved = _moved(
         interaction,
@@ -226,7 +230,7 @@ def to_queue(
     )
     if not moved:
         _session().rollback()
-        raise TransferError("it was moved or answered meanwhile; look at it again")
+        raise TransferError(_("it was moved or answered meanwhile; look at it again"))
     actor_id, actor = portal.my_id(user), portal.display_name(user)
     target = f"the queue of {campaign.name}"
     return _finish(interaction, previous, _line(source, target, actor, text), actor_id, actor)

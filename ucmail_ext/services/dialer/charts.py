@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Integer, cast, extract, func, select
 
 from ucmail_ext.extension import get_state
+from ucmail_ext.i18n import gettext as _
 from ucmail_ext.models import DialerList, DialerRecord
 from ucmail_ext.services import charts
 from ucmail_ext.services.dialer import clicks
@@ -27,10 +28,10 @@ MAX_POINTS = 30
 def _series() -> tuple[tuple[str, str, Any, Any], ...]:
     """(key, label, time column, extra condition) of each line, in drawing order."""
     return (
-        ("sent", "Sent", DialerRecord.sent_at, None),
-        ("seen", "Seen", DialerRecord.seen_at, None),
-        ("clicked", "Clicked", DialerRecord.clicked_at, None),
-        ("bounced", "Bounced", DialerRecord.updated_at, DialerRecord.state == "rejected"),
+        ("sent", _("Sent"), DialerRecord.sent_at, None),
+        ("seen", _("Seen"), DialerRecord.seen_at, None),
+        ("clicked", _("Clicked"), DialerRecord.clicked_at, None),
+        ("bounced", _("Bounced"), DialerRecord.updated_at, DialerRecord.state == "rejected"),
     )
 
 
@@ -63,7 +64,7 @@ def _start(dialer_list: DialerList) -> datetime | None:
 
 def activity_chart(dialer_list: DialerList, now: datetime | None = None) -> charts.LineChart:
     """Cumulative sent / seen / clicked / bounced since the list started (UTC times)."""
-    title = "Sent, seen, clicked and bounced over time (UTC)"
+    title = _("Sent, seen, clicked and bounced over time (UTC)")
     now = _as_utc(now or datetime.now(UTC))
     start = _start(dialer_list)
     if start is None:
@@ -98,10 +99,10 @@ def activity_chart(dialer_list: DialerList, now: datetime | None = None) -> char
 def top_links_chart(dialer_list: DialerList, limit: int = 10) -> charts.BarChart:
     links = clicks.top_links(dialer_list.id, limit)
     return charts.bar_chart(
-        "Most clicked links",
+        _("Most clicked links"),
         [(link.url, float(link.clicks)) for link in links],
         horizontal=True,
-        header=("Link", "Clicks"),
+        header=(_("Link"), _("Clicks")),
     )
 
 

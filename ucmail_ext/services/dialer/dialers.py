@@ -20,6 +20,7 @@ from sqlalchemy.orm import contains_eager
 
 from ucmail_ext.dispatch import enqueue
 from ucmail_ext.extension import get_state
+from ucmail_ext.i18n import gettext as _
 from ucmail_ext.mail.headers import is_valid_address
 from ucmail_ext.mail.ics import parse_event_datetime
 from ucmail_ext.models import (
@@ -218,9 +219,9 @@ def _text(data: Mapping[str, Any], key: str, label: str, limit: int, errors: dic
     value = data.get(key)
     value = value.strip() if isinstance(value, str) else ""
     if len(value) > limit:
-        errors[key] = f"{label} is longer than {limit} characters."
+        errors[key] = _("%(label)s is longer than %(limit)s characters.", label=label, limit=limit)
     elif _CONTROL.search(value):
-        errors[key] = f"{label} cannot contain line breaks or control characters."
+        errors[key] = _("%(label)s cannot contain line breaks or control characters.", label=label)
     return value
 
 
@@ -234,14 +235,16 @@ def _int_id(value: Any) -> int | None:
 
 def _event_date(value: str, label: str, tz: str, key: str, errors: dict[str, str]) -> Any:
     if not value:
-        errors[key] = f"{label} is required for a calendar event."
+        errors[key] = _("%(label)s is required for a calendar event.", label=label)
         return None
     if _ONE_VARIABLE.fullmatch(value):
         return None
     try:
         return parse_event_datetime(value, tz)
     except ValueError as exc:
-        errors[key] = f"{label}: {exc}; or a ${{variable}} from the list."
+        errors[key] = _(
+            "%(label)s: %(problem)s; or a ${variable} from the list.", label=label, problem=exc
+        )
         return None
 
 
@@ -260,22 +263,22 @@ def validate(
     campaign_id = _int_id(data.get("campaign_id"))
     campaign = session.get(Campaign, campaign_id) if campaign_id is not None else None
     if campaign is None or campaign.deleted_at is not None:
-        errors["campaign_id"] = "Choose the campaign this dialer sends for."
+        errors["campaign_id"] = _("Choose the campaign this dialer sends for.")
         campaign = None
     elif visible is not None and campaign.id not in visible:
-        errors["campaign_id"] = "You cannot use this campaign."
+        errors["campaign_id"] = _("You cannot use this campaign.")
     elif current is not None and current.campaign_id != campaign.id and lists_of(current.id):
-        errors["campaign_id"] = (
+        errors["campaign_id"] = _(
             "This dialer has lists checked against its campaign; create a new dialer instead."
         )
-    name = _text(data, "name", "Name", 120, errors) or (campaign.name if campaign else "")
+    name = _text(data, "name", _("Name"), 120, errors) or (campaign.name if campaign else "")
     template_id = _int_id(data.get("template_id"))
     if template_id is not None:
         template = session.get(Template, template_id)
         if template is None or (
             template.campaign_id is not None and campaign and template.campaign_id != campaign.id
         ):
-            errors["template_id"] = "Choose a template of this campaign or a shared one."
+            errors["template_id"] = _("Choose a template of this campaign or a shared one.")
     raw_seconds = str(data.get("seconds_between") or "").strip().replace(",", ".")
     try:
         # Left empty on a new dialer: the pace its mail provider allows (the presets'
@@ -285,50 +288,53 @@ def validate(
     except ValueError:
         seconds = -1.0
     if not 0 <= seconds <= MAX_SECONDS_BETWEEN or seconds != seconds:
-        errors["seconds_between"] = (
-            f"Time between messages is a number of seconds from 0 to {MAX_SECONDS_BETWEEN}."
+        errors["seconds_between"] = _(
+            "Time between messages is a number of seconds from 0 to %(max)s.",
+            max=MAX_SECONDS_BETWEEN,
         )
-    tz = _text(data, "timezone", "Time zone", 64, errors) or "UTC"
+    tz = _text(data, "timezone", _("Time zone"), 64, errors) or "UTC"
     if not is_valid_zone(tz):
-        errors["timezone"] = "Unknown time zone (use a name such as Europe/Madrid)."
+        errors["timezone"] = _("Unknown time zone (use a name such as Europe/Madrid).")
     streak = _int_id(data.get("max_error_streak"))
     if streak is None or not 1 <= streak <= 10_000:
-        errors["max_error_streak"] = "Errors in a row before pausing: a number from 1 to 10000."
+        errors["max_error_streak"] = _("Errors in a row before pausing: a number from 1 to 10000.")
         streak = int(current_app.config["UCMAIL_DIALER_MAX_ERRORS"])
     schedules = []
     items = data.get("schedules") or []
     if not isinstance(items, list | tuple) or len(items) > 50:
-        errors["schedules"] = "At most 50 schedules."
+        errors["schedules"] = _("At most 50 schedules.")
         items = []
     for number, item in enumerate(items, start=1):
         spec, problem = parse_schedule(item)
         if spec is None:
-            errors["schedules"] = f"Schedule {number}: {problem}."
+            errors["schedules"] = _(
+                "Schedule %(number)s: %(problem)s.", number=number, problem=problem
+            )
             break
         schedules.append((spec.days_mask, spec.start_time, spec.end_time))
 
     enabled = bool(data.get("event_enabled"))
     event = {
-        "event_title": _text(data, "event_title", "Event title", 255, errors),
-        "event_organizer_name": _text(data, "event_organizer_name", "Organizer", 200, errors),
+        "event_title": _text(data, "event_title", _("Event title"), 255, errors),
+        "event_organizer_name": _text(data, "event_organizer_name", _("Organizer"), 200, errors),
         "event_organizer_email": _text(
-            data, "event_organizer_email", "Organizer email", 320, errors
+            data, "event_organizer_email", _("Organizer email"), 320, errors
         ),
-        "event_start": _text(data, "event_start", "Start date", 64, errors),
-        "event_end": _text(data, "event_end", "End date", 64, errors),
+        "event_start": _text(data, "event_start", _("Start date"), 64, errors),
+        "event_end": _text(data, "event_end", _("End date"), 64, errors),
     }
     if enabled:
         if not event["event_title"]:
-            errors["event_title"] = "An event needs a title (text and ${variables})."
+            errors["event_title"] = _("An event needs a title (text and ${variables}).")
         organizer = event["event_organizer_email"]
         if organizer and not (_ONE_VARIABLE.fullmatch(organizer) or is_valid_address(organizer)):
-            errors["event_organizer_email"] = (
+            errors["event_organizer_email"] = _(
                 "The organizer is an email address or a ${variable} from the list."
             )
-        start = _event_date(event["event_start"], "Start date", tz, "event_start", errors)
-        end = _event_date(event["event_end"], "End date", tz, "event_end", errors)
+        start = _event_date(event["event_start"], _("Start date"), tz, "event_start", errors)
+        end = _event_date(event["event_end"], _("End date"), tz, "event_end", errors)
         if start is not None and end is not None and end <= start:
-            errors["event_end"] = "The event must end after it starts."
+            errors["event_end"] = _("The event must end after it starts.")
     # Left out (a JSON client that does not know them): the stored limits stay.
     limits: dict[str, int] | None = None
     if "domain_limits" in data:
@@ -397,7 +403,7 @@ def save_dialer(
 def delete_dialer(dialer_id: int, visible: set[int] | None, actor: str) -> ActionResult:
     dialer = get_dialer(dialer_id, visible)
     if dialer is None:
-        return ActionResult(False, "This dialer no longer exists.")
+        return ActionResult(False, _("This dialer no longer exists."))
     session = _session()
     dialer.deleted_at = datetime.now(UTC)
     dialer.state = "stopped"
@@ -408,7 +414,7 @@ def delete_dialer(dialer_id: int, visible: set[int] | None, actor: str) -> Actio
     )
     audit.record(actor, "dialer.delete", None, f"dialer {dialer.id} {dialer.name}")
     session.commit()
-    return ActionResult(True, f"Dialer {dialer.name} deleted.")
+    return ActionResult(True, _("Dialer %(name)s deleted.", name=dialer.name))
 
 
 # --------------------------------------------------------------------------- play / stop
@@ -419,13 +425,13 @@ def play_list(list_id: int, visible: set[int] | None, actor: str) -> ActionResul
     session = _session()
     dialer_list = get_list(list_id, visible)
     if dialer_list is None:
-        return ActionResult(False, "This list no longer exists.")
+        return ActionResult(False, _("This list no longer exists."))
     dialer = dialer_list.dialer
     campaign = session.get(Campaign, dialer.campaign_id)
     if campaign is None or campaign.deleted_at is not None:
-        return ActionResult(False, "The dialer's campaign was deleted.")
+        return ActionResult(False, _("The dialer's campaign was deleted."))
     if not campaign.enabled:
-        return ActionResult(False, f"The campaign {campaign.name} is disabled.")
+        return ActionResult(False, _("The campaign %(name)s is disabled.", name=campaign.name))
     unfinished = session.scalar(
         select(func.count(DialerRecord.id)).where(
             DialerRecord.list_id == dialer_list.id,
@@ -433,7 +439,7 @@ def play_list(list_id: int, visible: set[int] | None, actor: str) -> ActionResul
         )
     )
     if not unfinished:
-        return ActionResult(False, "Nothing left to send in this list.")
+        return ActionResult(False, _("Nothing left to send in this list."))
     now = datetime.now(UTC)
     dialer_list.state = "active"
     dialer_list.finished_at = None
@@ -445,7 +451,7 @@ def play_list(list_id: int, visible: set[int] | None, actor: str) -> ActionResul
     audit.record(actor, "dialer.play", None, f"list {dialer_list.id} {dialer_list.name}")
     session.commit()
     enqueue("ucmail.dialer.run_list", dialer_list.id)
-    return ActionResult(True, f"Sending {dialer_list.name}.")
+    return ActionResult(True, _("Sending %(name)s.", name=dialer_list.name))
 
 
 def stop_list(list_id: int, visible: set[int] | None, actor: str) -> ActionResult:
@@ -453,7 +459,7 @@ def stop_list(list_id: int, visible: set[int] | None, actor: str) -> ActionResul
     session = _session()
     dialer_list = get_list(list_id, visible)
     if dialer_list is None:
-        return ActionResult(False, "This list no longer exists.")
+        return ActionResult(False, _("This list no longer exists."))
     if dialer_list.state == "active":
         dialer_list.state = "inactive"
     dialer = dialer_list.dialer
@@ -468,7 +474,7 @@ def stop_list(list_id: int, visible: set[int] | None, actor: str) -> ActionResul
         dialer.state = "stopped"
     audit.record(actor, "dialer.stop", None, f"list {dialer_list.id} {dialer_list.name}")
     session.commit()
-    return ActionResult(True, f"Stopped {dialer_list.name}.")
+    return ActionResult(True, _("Stopped %(name)s.", name=dialer_list.name))
 
 
 # --------------------------------------------------------------------------- figures
@@ -612,22 +618,22 @@ def blacklist_entry(entry_id: int) -> BlacklistEntry | None:
 
 def blacklist_add(address: str, reason: str, actor: str) -> ActionResult:
     if _CONTROL.search(reason or ""):
-        return ActionResult(False, "The reason cannot contain line breaks.")
+        return ActionResult(False, _("The reason cannot contain line breaks."))
     try:
         entry = blacklist.add(address, "manual", (reason or "").strip()[:500], by=actor)
     except blacklist.BlacklistError as exc:
         return ActionResult(False, str(exc))
     audit.record(actor, "blacklist.add", None, entry.address)
     _session().commit()
-    return ActionResult(True, f"{entry.address} is on the blacklist.")
+    return ActionResult(True, _("%(address)s is on the blacklist.", address=entry.address))
 
 
 def blacklist_remove(entry_id: int, actor: str) -> ActionResult:
     entry = blacklist_entry(entry_id)
     if entry is None:
-        return ActionResult(False, "This address is no longer on the blacklist.")
+        return ActionResult(False, _("This address is no longer on the blacklist."))
     address = entry.address
     _session().delete(entry)
     audit.record(actor, "blacklist.remove", None, address)
     _session().commit()
-    return ActionResult(True, f"{address} was removed from the blacklist.")
+    return ActionResult(True, _("%(address)s was removed from the blacklist.", address=address))

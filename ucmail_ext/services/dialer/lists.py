@@ -27,6 +27,7 @@ from flask import current_app
 from sqlalchemy import delete, func, insert, or_, select, update
 
 from ucmail_ext.extension import get_state
+from ucmail_ext.i18n import gettext as _
 from ucmail_ext.mail.csvlist import COLUMNS, ListRow, RowError, read_rows
 from ucmail_ext.mail.headers import HeaderInjectionError, check_header_value
 from ucmail_ext.mail.parse import safe_filename
@@ -176,14 +177,16 @@ def upload_list(
     session = get_state().session
     dialer = session.get(Dialer, dialer_id)
     if dialer is None or dialer.deleted_at is not None:
-        return UploadReport(None, error="This dialer no longer exists.")
+        return UploadReport(None, error=_("This dialer no longer exists."))
     campaign = session.get(Campaign, dialer.campaign_id)
     if campaign is None or campaign.deleted_at is not None:
-        return UploadReport(None, error="The dialer's campaign was deleted.")
+        return UploadReport(None, error=_("The dialer's campaign was deleted."))
     try:
         check_header_value(subject, "subject")
     except HeaderInjectionError:
-        return UploadReport(None, error="The subject must be one line without control characters.")
+        return UploadReport(
+            None, error=_("The subject must be one line without control characters.")
+        )
     shown_name = safe_filename(filename or "", 1, "text/csv")
     dialer_list = DialerList(
         dialer_id=dialer.id,
@@ -228,19 +231,22 @@ def upload_list(
         flush_chunk()
     except storage.FileTooLarge as exc:
         session.rollback()
-        return UploadReport(None, error=f"The list is too large: {exc}.")
+        return UploadReport(None, error=_("The list is too large: %(problem)s.", problem=exc))
     if not accepted:
         # A list with nothing to send is only clutter: the report says what to fix.
         session.rollback()
         if not refused:
-            return UploadReport(None, error="The file has no rows: no list was created.")
+            return UploadReport(None, error=_("The file has no rows: no list was created."))
         return UploadReport(
             None,
             0,
             refused,
             tuple(problems),
-            error=f"No row was accepted ({refused} refused), so no list was created: "
-            "correct the rows below and upload the file again.",
+            error=_(
+                "No row was accepted (%(refused)s refused), so no list was created: "
+                "correct the rows below and upload the file again.",
+                refused=refused,
+            ),
         )
     dialer_list.total_rows = accepted + refused
     dialer_list.accepted_rows = accepted
@@ -310,10 +316,10 @@ def store_attachment(
     try:
         stored = storage.store_stream(stream, limit)
     except storage.FileTooLarge as exc:
-        return AttachmentResult(None, f"The file is too large: {exc}.")
+        return AttachmentResult(None, _("The file is too large: %(problem)s.", problem=exc))
     if stored.size == 0:
         storage.delete_stored(stored.storage_key)
-        return AttachmentResult(None, "The file is empty.")
+        return AttachmentResult(None, _("The file is empty."))
     content_type = _content_type(filename or "", declared_type)
     upload = Upload(
         token=secrets.token_urlsafe(18),
@@ -481,7 +487,9 @@ def delete_list(dialer_list: DialerList, actor: str) -> DeleteResult:
     session.refresh(dialer_list, with_for_update=True)
     name = dialer_list.name
     if dialer_list.state == "active":
-        return DeleteResult(False, f"The list {name} is running: stop it before deleting it.")
+        return DeleteResult(
+            False, _("The list %(name)s is running: stop it before deleting it.", name=name)
+        )
     sending = session.scalar(
         select(func.count(DialerRecord.id)).where(
             DialerRecord.list_id == dialer_list.id, DialerRecord.state == "sending"
@@ -490,8 +498,12 @@ def delete_list(dialer_list: DialerList, actor: str) -> DeleteResult:
     if sending:
         return DeleteResult(
             False,
-            f"The list {name} still has {sending} message(s) being sent: "
-            "try again in a moment, when the worker has finished them.",
+            _(
+                "The list %(name)s still has %(num)s message(s) being sent: "
+                "try again in a moment, when the worker has finished them.",
+                name=name,
+                num=sending,
+            ),
         )
     uploads = [
         upload
@@ -520,5 +532,14 @@ def delete_list(dialer_list: DialerList, actor: str) -> DeleteResult:
     for key in keys:
         with suppress(OSError, ValueError):
             storage.delete_stored(key)
-    files = f" and {len(keys)} attached file(s) no other list uses" if keys else ""
-    return DeleteResult(True, f"List {name} deleted with its {count} record(s){files}.")
+    if keys:
+        done = _(
+            "List %(name)s deleted with its %(records)s record(s) and %(files)s attached "
+            "file(s) no other list uses.",
+            name=name,
+            records=count,
+            files=len(keys),
+        )
+    else:
+        done = _("List %(name)s deleted with its %(records)s record(s).", name=name, records=count)
+    return DeleteResult(True, done)

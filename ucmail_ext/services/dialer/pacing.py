@@ -55,6 +55,7 @@ from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ucmail_ext.i18n import gettext as _
 from ucmail_ext.models import Dialer, DialerDomain
 
 DIALERS = Dialer.__table__
@@ -220,21 +221,25 @@ def parse_domain_limits(text: str) -> tuple[dict[str, int], str | None]:
     limits: dict[str, int] = {}
     items = [item.strip() for item in re.split(r"[\n,;]", text or "") if item.strip()]
     if len(items) > MAX_DOMAIN_RULES:
-        return {}, f"At most {MAX_DOMAIN_RULES} domain limits."
+        return {}, _("At most %(max)s domain limits.", max=MAX_DOMAIN_RULES)
     for number, item in enumerate(items, start=1):
         match = _RULE.match(item.lower())
         if match is None:
-            return {}, (
-                f"Domain limit {number} ({item[:60]!r}): write a domain and a number of "
-                "messages per minute, e.g. gmail.com 100/min."
+            return {}, _(
+                "Domain limit %(number)s (%(rule)s): write a domain and a number of "
+                "messages per minute, e.g. gmail.com 100/min.",
+                number=number,
+                rule=repr(item[:60]),
             )
         count = int(match["count"])
         if match["unit"] in ("h", "hour"):
             count = max(1, round(count / 60))
         if not 1 <= count <= MAX_PER_MINUTE:
-            return {}, (
-                f"Domain limit {number} ({match['domain']}): from 1 to {MAX_PER_MINUTE} "
-                "messages per minute."
+            return {}, _(
+                "Domain limit %(number)s (%(domain)s): from 1 to %(max)s messages per minute.",
+                number=number,
+                domain=match["domain"],
+                max=MAX_PER_MINUTE,
             )
         limits[match["domain"]] = count
     return limits, None

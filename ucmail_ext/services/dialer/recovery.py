@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, contains_eager
 
 from ucmail_ext.dispatch import enqueue
 from ucmail_ext.extension import get_state
+from ucmail_ext.i18n import gettext as _
 from ucmail_ext.mail.parse import normalize_message_id
 from ucmail_ext.mail.thread import make_message_id
 from ucmail_ext.models import Dialer, DialerList
@@ -115,7 +116,7 @@ def resend_interrupted(list_id: int, visible: set[int] | None, actor: str) -> Ac
     session: Session = get_state().session
     dialer_list = get_list(list_id, visible)
     if dialer_list is None:
-        return ActionResult(False, "This list no longer exists.")
+        return ActionResult(False, _("This list no longer exists."))
     count = int(
         session.execute(
             update(RECORDS)
@@ -126,15 +127,20 @@ def resend_interrupted(list_id: int, visible: set[int] | None, actor: str) -> Ac
     )
     if not count:
         session.rollback()
-        return ActionResult(False, "This list has no interrupted records.")
+        return ActionResult(False, _("This list has no interrupted records."))
     if dialer_list.state == "done":
         dialer_list.state = "inactive"
         dialer_list.finished_at = None
     audit.record(actor, "dialer.resend_interrupted", None, f"list {dialer_list.id}: {count}")
     session.commit()
     running = dialer_list.state == "active" and dialer_list.dialer.state == "running"
-    then = "they are being sent." if running else "press Play to send them."
-    return ActionResult(True, f"{count} interrupted record(s) queued again; {then}")
+    if running:
+        done = _("%(count)s interrupted record(s) queued again; they are being sent.", count=count)
+    else:
+        done = _(
+            "%(count)s interrupted record(s) queued again; press Play to send them.", count=count
+        )
+    return ActionResult(True, done)
 
 
 def lists_needing_runner(now: datetime | None = None) -> list[int]:

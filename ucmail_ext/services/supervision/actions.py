@@ -140,7 +140,7 @@ def _state(agent_id: str) -> AgentState | None:
 
 
 def _status(state: AgentState | None, now: datetime) -> str:
-    return presence.display_status(state, now) if state else "Disconnected"
+    return presence.status_label(presence.display_status(state, now) if state else "Disconnected")
 
 
 def _spy_message(message: Message) -> SpyMessage:
@@ -358,9 +358,9 @@ def reassign_rows(agent_id: str) -> list[ReassignRow]:
 
 def reassign(interaction_id: int, target: str, note: str = "") -> Interaction:
     """``target`` is ``agent:<id>`` or ``queue:<campaign id>``: the transfer, by a supervisor."""
-    kind, _, value = target.partition(":")
+    kind, _sep, value = target.partition(":")
     if kind == "agent" and value:
         return transfer.to_agent(interaction_id, value, note)
     if kind == "queue" and value.isdigit():
         return transfer.to_queue(interaction_id, int(value), note)
-    raise transfer.TransferError("choose an agent or a queue")
+    raise transfer.TransferError(_("choose an agent or a queue"))

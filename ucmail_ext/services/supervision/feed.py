@@ -46,6 +46,8 @@ class AgentRow:
     completed_out: int
     active: int
     seconds_in_status: int
+    # ``status`` in the user's language (``status`` stays English: filters key on it).
+    status_label: str = ""
 
 
 @dataclass(frozen=True)
@@ -215,6 +217,7 @@ def agent_rows(campaigns: Sequence[Campaign], now: datetime) -> list[AgentRow]:
                 agent_id=agent_id,
                 name=user_name(agent_id, state.display_name if state else ""),
                 status=status,
+                status_label=presence.status_label(status),
                 icon=_icon(state, status),
                 online=online,
                 on_break=bool(state and online and state.status == "break"),

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 
 from ucmail_ext.extension import get_state
+from ucmail_ext.i18n import gettext as _
 from ucmail_ext.models import Campaign, Interaction, utcnow
 from ucmail_ext.services import charts, schedules
 from ucmail_ext.services.desk.routing import local_day_start
@@ -91,19 +92,19 @@ def hourly_today(campaigns: Sequence[Campaign], now: datetime | None = None) -> 
 
 def queue_chart(today: HourlyToday) -> charts.BarChart:
     return charts.bar_chart(
-        f"Queue length by hour, today ({today.zone})",
+        _("Queue length by hour, today (%(zone)s)", zone=today.zone),
         [(hour, float(n)) for hour, n in zip(today.hours, today.queue, strict=True)],
-        header=("Hour", "Waiting"),
+        header=(_("Hour"), _("Waiting")),
         label_every=2 if len(today.hours) > 12 else 1,
     )
 
 
 def service_level_chart(today: HourlyToday) -> charts.BarChart:
     return charts.bar_chart(
-        f"Service level by hour of arrival, today ({today.zone})",
+        _("Service level by hour of arrival, today (%(zone)s)", zone=today.zone),
         list(zip(today.hours, today.service_level, strict=True)),
         value_suffix="%",
         y_max=100.0,
-        header=("Hour", "Answered in time"),
+        header=(_("Hour"), _("Answered in time")),
         label_every=2 if len(today.hours) > 12 else 1,
     )

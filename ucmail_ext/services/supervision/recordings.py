@@ -15,13 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from flask import current_app
 from sqlalchemy import Select, func, select
 
 from ucmail_ext.extension import get_state
+from ucmail_ext.i18n import gettext as _
+from ucmail_ext.i18n import local_day_bounds, local_today, zone_or_utc
 from ucmail_ext.models import Campaign, Interaction, Member
 from ucmail_ext.services.access import visible_campaign_ids
 from ucmail_ext.services.admin.members import user_name
@@ -56,6 +58,8 @@ class RecordingQuery:
     campaign_ids: tuple[int, ...] = ()
     agent_ids: tuple[str, ...] = ()
     disposition: str = ""
+    # The searcher's time zone: "from" and "to" are whole local days there (issue 15).
+    zone: str = "UTC"
 
     def as_args(self) -> dict[str, Any]:
         """The query as URL arguments, for pager links and exports."""
@@ -119,10 +123,14 @@ def _session() -> Any:
     return get_state().session
 
 
-def _parse_date(value: Any) -> date | None:
+def _parse_date(value: Any, today: date) -> date | None:
+    """An ISO date, or "today" / "yesterday" in the searcher's zone."""
     text = str(value or "").strip()
     if not text:
         return None
+    relative = {"today": 0, "yesterday": 1}.get(text.lower())
+    if relative is not None:
+        return today - timedelta(days=relative)
     return date.fromisoformat(text[:10])
 
 
@@ -151,19 +159,30 @@ def _filter_text(value: Any) -> str:
     return " ".join(str(value or "").split())[:MAX_FILTER_LENGTH]
 
 
-def parse_query(args: MultiMapping) -> tuple[RecordingQuery, dict[str, str]]:
-    """The search form, read leniently: a bad field is an error message, never an exception."""
+def parse_query(
+    args: MultiMapping, zone: str = "UTC", now: datetime | None = None
+) -> tuple[RecordingQuery, dict[str, str]]:
+    """The search form, read leniently: a bad field is an error message, never an exception.
+
+    Dates are days in ``zone`` (the searcher's); ``now`` (default: the clock) says
+    which day "today" is there.
+    """
     errors: dict[str, str] = {}
+    today = local_today(zone_or_utc(zone), now)
     dates: dict[str, date | None] = {}
-    for name, label in (("start", "Start date"), ("end", "End date")):
+    messages = {
+        "start": _("Start date: use the form YYYY-MM-DD."),
+        "end": _("End date: use the form YYYY-MM-DD."),
+    }
+    for name, message in messages.items():
         try:
-            dates[name] = _parse_date(args.get(name))
+            dates[name] = _parse_date(args.get(name), today)
         except ValueError:
             dates[name] = None
-            errors[name] = f"{label}: use the form YYYY-MM-DD."
+            errors[name] = message
     start, end = dates["start"], dates["end"]
     if start and end and end < start:
-        errors["end"] = "End date: must not be before the start date."
+        errors["end"] = _("End date: must not be before the start date.")
     query = RecordingQuery(
         start=start,
         end=end,
@@ -172,12 +191,9 @@ def parse_query(args: MultiMapping) -> tuple[RecordingQuery, dict[str, str]]:
         campaign_ids=_ints(args.getlist("campaign")),
         agent_ids=_agent_ids(args.getlist("agent")),
         disposition=_filter_text(args.get("disposition"))[: dispositions.MAX_REASON],
+        zone=zone_or_utc(zone).key,
     )
     return query, errors
-
-
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=UTC)
 
 
 def search_statement(query: RecordingQuery, visible: set[int] | None) -> Select[Any]:
@@ -189,10 +205,11 @@ def search_statement(query: RecordingQuery, visible: set[int] | None) -> Select[
         stmt = stmt.where(Interaction.campaign_id.in_(sorted(campaigns) or [-1]))
     elif campaigns:
         stmt = stmt.where(Interaction.campaign_id.in_(sorted(campaigns)))
+    zone = zone_or_utc(query.zone)
     if query.start:
-        stmt = stmt.where(Interaction.arrived_at >= _day_start(query.start))
+        stmt = stmt.where(Interaction.arrived_at >= local_day_bounds(query.start, zone)[0])
     if query.end:
-        stmt = stmt.where(Interaction.arrived_at < _day_start(query.end + timedelta(days=1)))
+        stmt = stmt.where(Interaction.arrived_at < local_day_bounds(query.end, zone)[1])
     if query.email:
         stmt = stmt.where(
             func.lower(Interaction.customer_email).contains(query.email.lower(), autoescape=True)
