@@ -46,20 +46,20 @@ I18N := ucmail_ext/translations
 LANGUAGES ?= es pt
 
 i18n-extract: $(STAMP)
-	$(PYBABEL) extract -q -F babel.cfg -k lazy_gettext -k lazy_ngettext:1,2 \
+	$(PYBABEL) -q extract -F babel.cfg -k lazy_gettext -k lazy_ngettext:1,2 -k N_ \
 		--project=ucmail_ext --sort-by-file -o $(I18N)/ucmail.pot .
-	$(PYBABEL) extract -q -F babel-js.cfg -k gettext -k ngettext:1,2 \
+	$(PYBABEL) -q extract -F babel-js.cfg -k gettext -k ngettext:1,2 \
 		--project=ucmail_ext --sort-by-file -o $(I18N)/ucmail_js.pot .
 
 i18n-update: i18n-extract
 	for lang in $(LANGUAGES); do for domain in ucmail ucmail_js; do \
 		if [ -f $(I18N)/$$lang/LC_MESSAGES/$$domain.po ]; then \
-			$(PYBABEL) update -q -D $$domain -i $(I18N)/$$domain.pot -d $(I18N) -l $$lang \
+			$(PYBABEL) -q update -D $$domain -i $(I18N)/$$domain.pot -d $(I18N) -l $$lang \
 				--no-fuzzy-matching --ignore-obsolete; \
 		else \
-			$(PYBABEL) init -q -D $$domain -i $(I18N)/$$domain.pot -d $(I18N) -l $$lang; \
+			$(PYBABEL) -q init -D $$domain -i $(I18N)/$$domain.pot -d $(I18N) -l $$lang; \
 		fi; done; done
 
 i18n-compile: $(STAMP)
-	$(PYBABEL) compile -q -D ucmail -d $(I18N)
-	$(PYBABEL) compile -q -D ucmail_js -d $(I18N)
+	$(PYBABEL) -q compile -D ucmail -d $(I18N)
+	$(PYBABEL) -q compile -D ucmail_js -d $(I18N)

@@ -22,6 +22,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import ValidationError
 
 from ucmail_ext.extension import current_agent, get_state
+from ucmail_ext.i18n import N_, gettext
 
 ROLES = ("admin", "supervisor", "agent")
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -29,6 +30,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 EPOCH_KEY = "ucmail_epoch"
 DEFAULT_BODY_LIMIT = ("UCMAIL_REQUEST_MAX_BYTES", "request")
+# What a 413 says for each body_limit noun, whole sentences so that they translate.
+TOO_LARGE = {
+    "request": N_("The request is larger than %(size)s."),
+    "file": N_("The file is larger than %(size)s."),
+    "message with its attachments": N_("The message with its attachments is larger than %(size)s."),
+}
 
 _csrf_exempt: set[str] = set()
 
@@ -140,9 +147,13 @@ def format_bytes(size: int) -> str:
 
 
 def too_large_message() -> str:
+    """What a 413 says, in the limit of the endpoint that was asked."""
     setting, noun = getattr(g, "ucmail_body_limit", DEFAULT_BODY_LIMIT)
     limit = request.max_content_length or int(current_app.config[setting])
-    return f"The {noun} is larger than {format_bytes(limit)}."
+    sentence = TOO_LARGE.get(noun)
+    if sentence is None:
+        return gettext("The %(noun)s is larger than %(size)s.", noun=noun, size=format_bytes(limit))
+    return gettext(sentence, size=format_bytes(limit))
 
 
 def _cap_body(view: Any) -> None:
@@ -225,14 +236,17 @@ def check_csrf() -> Any:
     try:
         validate_csrf(token)
     except (ValidationError, CSRFError) as exc:
-        message = getattr(exc, "description", None) or str(exc) or "The CSRF token is missing."
+        message = (
+            getattr(exc, "description", None) or str(exc) or gettext("The CSRF token is missing.")
+        )
         abort(400, description=message)  # the blueprint's error page, or JSON for fetch()
     return None
 
 
 def guard_request() -> Any:
-    """Runs before every other ``before_request`` of the app on ucmail requests."""
-    if not is_ucmail_request():
+    """Runs before every other ``before_request`` of the app on ucmail requests
+    (static files aside: no body, no role, and no database query per stylesheet)."""
+    if not is_ucmail_request() or (request.endpoint or "").endswith(".static"):
         return None
     view = current_app.view_functions.get(request.endpoint or "")
     _cap_body(view)

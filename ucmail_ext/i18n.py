@@ -97,6 +97,11 @@ lazy_ngettext: Callable[..., Any] = domain.lazy_ngettext
 _ = gettext
 
 
+def N_(message: str) -> str:  # noqa: N802  (the gettext convention)
+    """Mark ``message`` for extraction only; translate it later with ``gettext(message)``."""
+    return message
+
+
 def _selector_of_ucmail() -> str | None:
     """The locale selector ucmail gives a Babel it creates for a host that had none."""
     return current_locale()
@@ -224,24 +229,20 @@ def weekday_names(width: str = "abbreviated") -> tuple[str, ...]:
 
 
 def utc_now() -> datetime:
-    """Naive UTC, the way ucmail stores times."""
-    return datetime.now(UTC).replace(tzinfo=None)
+    return datetime.now(UTC)
 
 
 def local_today(zone: ZoneInfo, now: datetime | None = None) -> date:
-    """The calendar day it is in ``zone`` at ``now`` (naive UTC, default: the clock)."""
-    now = now or utc_now()
-    return now.replace(tzinfo=UTC).astimezone(zone).date()
+    """The calendar day it is in ``zone`` at ``now`` (UTC; naive is read as UTC)."""
+    return _aware(now or utc_now()).astimezone(zone).date()
 
 
 def local_day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
-    """``[start, end)`` of the local ``day`` in ``zone`` as naive UTC (DST-safe)."""
+    """``[start, end)`` of the local ``day`` in ``zone``, in UTC (DST-safe): what a
+    query on stored (UTC) times compares with."""
     start = datetime.combine(day, time.min, tzinfo=zone)
     end = datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone)
-    return (
-        start.astimezone(UTC).replace(tzinfo=None),
-        end.astimezone(UTC).replace(tzinfo=None),
-    )
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 # Formatting -----------------------------------------------------------------------
@@ -252,7 +253,7 @@ def _aware(value: datetime) -> datetime:
 
 
 def format_datetime(value: datetime | None, format: str = "medium") -> str:
-    """A stored (naive UTC) time in the user's zone and locale; '' for none."""
+    """A stored (UTC) time in the user's zone and locale; '' for none."""
     if value is None:
         return ""
     return dates.format_datetime(

@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 from ucmail_ext.auth import current_agent_id, require_role
 from ucmail_ext.blueprints.api_schema import openapi_document
 from ucmail_ext.blueprints.common import make_blueprint
+from ucmail_ext.i18n import gettext
 from ucmail_ext.services.access import visible_campaign_ids
 from ucmail_ext.services.admin import campaigns, members, templates
 from ucmail_ext.services.admin import deliverability as deliverability_service
@@ -57,7 +58,7 @@ def _error(
 def _json_body() -> dict[str, Any]:
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        abort(400, description="The request body must be a JSON object.")
+        abort(400, description=gettext("The request body must be a JSON object."))
     return body
 
 
@@ -165,7 +166,18 @@ def campaign_list() -> ResponseReturnValue:
 @api_bp.get("/campaigns/presets")
 @require_role("supervisor")
 def campaign_presets() -> ResponseReturnValue:
-    return jsonify({key: vars(preset) for key, preset in campaigns.PRESETS.items()})
+    """Texts (sending limits) in the request's language: lazy strings become plain ones."""
+    return jsonify(
+        {
+            key: {
+                name: value
+                if value is None or isinstance(value, (bool, int, float))
+                else str(value)
+                for name, value in vars(preset).items()
+            }
+            for key, preset in campaigns.PRESETS.items()
+        }
+    )
 
 
 @api_bp.get("/campaigns/<int:campaign_id>")
@@ -223,7 +235,7 @@ def campaign_check_values() -> ResponseReturnValue:
     campaign_id = body.pop("campaign_id", None)
     if campaign_id is not None:
         if not isinstance(campaign_id, int) or isinstance(campaign_id, bool):
-            return _error("validation", 422, {"campaign_id": "Must be a campaign id."})
+            return _error("validation", 422, {"campaign_id": gettext("Must be a campaign id.")})
         _campaign(campaign_id)
     result = campaigns.check_values(body, campaign_id, actor_id=_actor())
     if result.smtp is None:
@@ -294,12 +306,12 @@ def campaign_dkim_generate(campaign_id: int) -> ResponseReturnValue:
     domain = body.get("domain", dkim_service.sender_domain(campaign))
     selector = body.get("selector", "ucmail")
     ed25519 = body.get("ed25519", False)
+    texts = (("domain", domain), ("selector", selector))
     wrong = {
-        name: "Must be a string." for name, value in (("domain", domain), ("selector", selector))
-        if not isinstance(value, str)
-    }  # fmt: skip
+        name: gettext("Must be a string.") for name, value in texts if not isinstance(value, str)
+    }
     if not isinstance(ed25519, bool):
-        wrong["ed25519"] = "Must be true or false."
+        wrong["ed25519"] = gettext("Must be true or false.")
     if wrong:
         return _error("validation", 422, wrong)
     result = dkim_service.generate_key(
@@ -370,7 +382,7 @@ def template_list() -> ResponseReturnValue:
     ids = _id_list_arg([raw]) if raw else None
     campaign_id = ids[0] if ids else None
     if raw and campaign_id is None:
-        return _error("validation", 422, {"campaign_id": "Must be a campaign id."})
+        return _error("validation", 422, {"campaign_id": gettext("Must be a campaign id.")})
     result = templates.list_templates(page, per_page, campaign_id, visible_campaign_ids())
     return jsonify(_page_body(result, templates.template_as_dict))
 
@@ -382,7 +394,7 @@ def template_variables() -> ResponseReturnValue:
     return jsonify(
         {
             kind.key: {
-                "label": kind.label,
+                "label": str(kind.label),
                 "variables": list(kind.variables),
                 "open_ended": kind.open_ended,
             }
@@ -459,7 +471,7 @@ def agent_list() -> ResponseReturnValue:
 def member_list() -> ResponseReturnValue:
     wanted = _id_list_arg(request.args.getlist("campaign_id")[:1000])
     if wanted is None:
-        return _error("validation", 422, {"campaign_id": "Must be campaign ids."})
+        return _error("validation", 422, {"campaign_id": gettext("Must be campaign ids.")})
     visible = visible_campaign_ids()
     rows = members.members_of(c for c in wanted if visible is None or c in visible)
     return jsonify([members.member_as_dict(row) for row in rows])

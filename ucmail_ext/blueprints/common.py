@@ -26,19 +26,19 @@ from ucmail_ext.auth import (
     wants_json,
 )
 from ucmail_ext.config import ALL_BLUEPRINTS
-from ucmail_ext.i18n import install_jinja
+from ucmail_ext.i18n import gettext, install_jinja, lazy_gettext
 
 _SCHEDULE_KEY = re.compile(r"schedules-(\d{1,4})-(days|start|end)")
 
 # Landing view of each blueprint, for the navigation bar.
 NAV = (
-    ("agent", "agent.portal", "Portal", ("agent",)),
-    ("supervision", "supervision.index", "Supervision", ("supervisor",)),
-    ("recordings", "recordings.index", "Recordings", ("agent", "supervisor")),
-    ("campaigns", "campaigns.index", "Campaigns", ("supervisor",)),
-    ("members", "members.index", "Members", ("supervisor",)),
-    ("templates", "templates.index", "Templates", ("supervisor",)),
-    ("dialer", "dialer.index", "Dialer", ("supervisor",)),
+    ("agent", "agent.portal", lazy_gettext("Portal"), ("agent",)),
+    ("supervision", "supervision.index", lazy_gettext("Supervision"), ("supervisor",)),
+    ("recordings", "recordings.index", lazy_gettext("Recordings"), ("agent", "supervisor")),
+    ("campaigns", "campaigns.index", lazy_gettext("Campaigns"), ("supervisor",)),
+    ("members", "members.index", lazy_gettext("Members"), ("supervisor",)),
+    ("templates", "templates.index", lazy_gettext("Templates"), ("supervisor",)),
+    ("dialer", "dialer.index", lazy_gettext("Dialer"), ("supervisor",)),
 )
 
 # No inline script anywhere; inline styles are allowed (progress bars set a width, the
@@ -53,6 +53,17 @@ CONTENT_SECURITY_POLICY = (
     "base-uri 'self'; frame-ancestors 'self'"
 )
 ERROR_PAGES = {400: "error.html", 403: "403.html", 404: "404.html", 413: "error.html"}
+ERROR_TITLES = {
+    400: lazy_gettext("Bad request"),
+    403: lazy_gettext("Forbidden"),
+    404: lazy_gettext("Not found"),
+    413: lazy_gettext("Too large"),
+}
+ERROR_TEXTS = {
+    400: lazy_gettext("The request could not be understood. Reload the page and try again."),
+    403: lazy_gettext("You do not have the role this page needs."),
+    404: lazy_gettext("There is nothing here, or it is not visible to you."),
+}
 
 
 def make_blueprint(name: str, import_name: str, **kwargs: Any) -> Blueprint:
@@ -92,12 +103,15 @@ def error_page(exc: HTTPException) -> ResponseReturnValue:
     and the API, in the API's own error shape."""
     code = exc.code or 500
     message = too_large_message() if code == 413 else (exc.description or exc.name)
+    if message == type(exc).description:
+        message = str(ERROR_TEXTS.get(code, message))  # Werkzeug's own English default
     if wants_json() or (request.blueprint or "").endswith("ucmail_api"):
         return jsonify(error=message, fields={}), code
     links = nav_links() if current_agent_id() is not None else []
-    back = links[0] if links else {"url": request.script_root + "/", "label": "Home"}
+    back = links[0] if links else {"url": request.script_root + "/", "label": gettext("Home")}
+    title = str(ERROR_TITLES.get(code, exc.name))
     page = render_template(
-        f"ucmail/errors/{ERROR_PAGES[code]}", code=code, title=exc.name, message=message, back=back
+        f"ucmail/errors/{ERROR_PAGES[code]}", code=code, title=title, message=message, back=back
     )
     return page, code
 
@@ -122,7 +136,7 @@ def nav_links() -> list[dict[str, str]]:
             links.append(
                 {
                     "url": url_for(endpoint),
-                    "label": label,
+                    "label": str(label),
                     "active": request.blueprint == f"ucmail_{name}",
                 }
             )

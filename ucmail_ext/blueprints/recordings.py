@@ -16,6 +16,7 @@ from flask.typing import ResponseReturnValue
 
 from ucmail_ext.auth import require_role
 from ucmail_ext.blueprints.common import make_blueprint
+from ucmail_ext.i18n import current_timezone
 from ucmail_ext.services import mail_view
 from ucmail_ext.services.desk import notes
 from ucmail_ext.services.pagination import parse_page
@@ -41,7 +42,7 @@ def visible_only(view: Callable[..., ResponseReturnValue]) -> Callable[..., Resp
 @recordings_bp.get("/")
 @require_role("agent", "supervisor")
 def index() -> ResponseReturnValue:
-    query, errors = recordings.parse_query(request.args)
+    query, errors = recordings.parse_query(request.args, zone=current_timezone().key)
     page = None if errors else recordings.search(query, parse_page(request.args.get("page")))
     return render_template(
         "ucmail/recordings/index.html",

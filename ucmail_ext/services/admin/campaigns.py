@@ -53,7 +53,7 @@ BOOLEAN_FIELDS = (
     "rating_enabled",
     "disposition_required",
 )
-SECURITY_LABELS = {"starttls": "TLS (STARTTLS)", "ssl": "SSL", "none": "None"}
+SECURITY_LABELS = {"starttls": "TLS (STARTTLS)", "ssl": "SSL", "none": lazy_gettext("None")}
 # What the admin sets (the form's fields, the API's writable keys), besides
 # "password" and "schedules".
 FORM_FIELDS = (
@@ -161,7 +161,7 @@ PRESETS: dict[str, Preset] = {
         "ssl",
         auth_method="oauth2",
         oauth_kind="microsoft",
-        sending_limit="30 messages a minute, 10,000 recipients a day",
+        sending_limit=lazy_gettext("30 messages a minute, 10,000 recipients a day"),
         dialer_gap_seconds=2.0,
     ),
     # support.google.com/a/answer/166852: 2,000 messages a day per Workspace user.
@@ -175,7 +175,7 @@ PRESETS: dict[str, Preset] = {
         "ssl",
         auth_method="oauth2",
         oauth_kind="google",
-        sending_limit="2,000 messages a day per user (500 for a free Gmail account)",
+        sending_limit=lazy_gettext("2,000 messages a day per user (500 for a free Gmail account)"),
         dialer_gap_seconds=3.0,
     ),
 }
