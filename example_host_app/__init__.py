@@ -75,6 +75,18 @@ def secure_cookies(app: Flask) -> None:
         app.config["REMEMBER_COOKIE_SECURE"] = True
 
 
+def init_babel(app: Flask) -> None:
+    """A helpdesk that already speaks several languages with its own Flask-Babel: ucmail
+    adds its catalogs beside the host's and leaves this setup alone."""
+    from flask import request
+    from flask_babel import Babel
+
+    def host_locale() -> str | None:
+        return request.accept_languages.best_match(["en", "es"]) or "en"
+
+    Babel(app, locale_selector=host_locale)
+
+
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_mapping(default_config(app.instance_path))
@@ -88,6 +100,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     db.init_app(app)
     login_manager.init_app(app)
     csrf.init_app(app)
+    if app.config.get("HELPDESK_BABEL"):
+        init_babel(app)
     ucmail.init_app(app, db=db)
     celery = app.config["CELERY"]
     celery.setdefault("task_routes", ucmail.task_routes())
