@@ -17,12 +17,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.utils import format_datetime, getaddresses
+from email.utils import getaddresses
 from html import escape
 from typing import Any, BinaryIO
 
 from flask import current_app
 
+from ucmail_ext import i18n
 from ucmail_ext.dispatch import enqueue
 from ucmail_ext.extension import get_state
 from ucmail_ext.i18n import gettext as _
@@ -250,17 +251,20 @@ def _history(interaction: Interaction) -> str:
     return "\n\n".join(parts)
 
 
-def _forward_block(message: Message) -> str:
+def _forward_block(message: Message, campaign: Campaign) -> str:
+    """The header block a forward quotes, in the campaign's language and zone: the
+    recipient reads it, not the agent."""
     when = message.date or message.created_at
-    lines = [
-        "---------- Forwarded message ----------",
-        f"From: {_sender_of(message)}",
-        f"Date: {format_datetime(when)}" if when else "",
-        f"Subject: {message.subject}",
-        f"To: {message.to_addrs}",
-    ]
-    if message.cc_addrs:
-        lines.append(f"Cc: {message.cc_addrs}")
+    with i18n.campaign_language(campaign):
+        lines = [
+            _("---------- Forwarded message ----------"),
+            _("From: %(sender)s", sender=_sender_of(message)),
+            _("Date: %(date)s", date=i18n.format_datetime(when, "long")) if when else "",
+            _("Subject: %(subject)s", subject=message.subject),
+            _("To: %(addresses)s", addresses=message.to_addrs),
+        ]
+        if message.cc_addrs:
+            lines.append(_("Cc: %(addresses)s", addresses=message.cc_addrs))
     return "\n".join(line for line in lines if line) + "\n\n" + (message.text or "")
 
 
@@ -274,7 +278,7 @@ def draft_for(interaction_id: int, kind: str, source_message_id: int | None = No
     if kind == "forward":
         source = _source(interaction, source_message_id)
         names = [a.filename for a in _forwardable(source)] if source else []
-        block = _forward_block(source) if source else ""
+        block = _forward_block(source, campaign) if source else ""
         return Draft(
             kind=kind,
             to="",

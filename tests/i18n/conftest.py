@@ -1,0 +1,3 @@
+"""The agent tests' floor (a campaign with two online agents) for the customer-mail tests."""
+
+from tests.agent.conftest import floor  # noqa: F401
