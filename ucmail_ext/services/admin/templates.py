@@ -30,7 +30,7 @@ from ucmail_ext.services.pagination import Page, paginate
 log = logging.getLogger(__name__)
 
 # What a preview puts in the common variables; any other shows as [name].
-SAMPLE_VALUES: dict[str, str] = {
+SAMPLE_VALUES: dict[str, Any] = {
     "name": "Jane Doe",
     "customer_name": "Jane Doe",
     "first_name": "Jane",
@@ -42,7 +42,7 @@ SAMPLE_VALUES: dict[str, str] = {
     "campaign": "Support",
     "campaign_name": "Support",
     "company": "Example Ltd",
-    "subject": "Question about my order",
+    "subject": lazy_gettext("Question about my order"),
     "ticket": "1042",
     "date": "2024-05-17",
 }
@@ -468,7 +468,8 @@ def sample_values(names: list[str], given: Mapping[str, Any] | None = None) -> d
     samples = {}
     for name in names:
         value = given.get(name)
-        samples[name] = str(value) if value is not None else SAMPLE_VALUES.get(name, f"[{name}]")
+        sample = value if value is not None else SAMPLE_VALUES.get(name, f"[{name}]")
+        samples[name] = str(sample)
     return samples
 
 
