@@ -33,7 +33,8 @@ KEPT = words(
     "Outlook Microsoft Google Workspace ucmail linear rrmemory leastrecent fewestcalls "
     "random English Español Português lun mar mié jue vie sáb dom "
     "Europe Madrid America Montevideo Sales Ventas Firma Regards "
-    "Jane Doe Alex Example Ltd Support Alice Bob Carol Agent Ada Admin Sam Supervisor test login invalid org com "
+    "Jane Doe Alex Example Ltd Support Alice Bob Carol Agent Ada Admin Sam Supervisor "
+    "test login invalid org com "
     "cliente Consulta"
 )
 
