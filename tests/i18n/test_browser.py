@@ -1,0 +1,112 @@
+"""In a real browser set to Spanish: the screens, and a Spanish campaign's customer pages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from tests.fixtures.app import TEST_PASSWORD, USERS
+from tests.fixtures.live import browser_login
+from tests.i18n.helpers import (
+    answered_interaction,
+    dialer_record,
+    rating_path,
+    spanish_campaign,
+)
+from tests.i18n.test_pages_in_spanish import _english_left
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+SHOTS = Path("/tmp/shots")
+
+
+@pytest.fixture
+def spanish_page(browser: Any) -> Iterator[Any]:
+    """A browser whose language is Spanish (Uruguay), as an agent in Montevideo has it."""
+    context = browser.new_context(
+        locale="es-UY", timezone_id="America/Montevideo", viewport={"width": 1366, "height": 768}
+    )
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def english_page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(locale="en-US", viewport={"width": 1366, "height": 768})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def _shot(page: Any, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"i18n-{name}.png"))
+
+
+def test_an_admin_whose_browser_is_spanish_sees_the_admin_screens_in_spanish(
+    spanish_page: Any, live_server: str, app: Flask
+) -> None:
+    from playwright.sync_api import expect
+
+    with app.app_context():
+        campaign_id = spanish_campaign("Ventas").id
+    page = spanish_page
+    browser_login(page, live_server, USERS["admin"][0], TEST_PASSWORD)
+    for name, path, heading in (
+        ("campaigns", f"/ucmail/campaigns/{campaign_id}", "Campañas"),
+        ("templates", "/ucmail/templates/", "Plantillas"),
+        ("members", "/ucmail/members/", "Miembros"),
+    ):
+        page.goto(live_server + path)
+        expect(page.locator("h1")).to_have_text(heading)
+        expect(page.locator(".ucmail-nav")).to_contain_text("Discador")
+        left = _english_left(page.content())
+        assert not left, f"{path}: English left {sorted(left)}"
+        _shot(page, name)
+
+    # A form error comes back in Spanish too.
+    page.goto(live_server + "/ucmail/campaigns/")
+    page.fill("#name", "Ventas")
+    page.click("#save-campaign")
+    expect(page.locator(".ucmail-flash-error")).to_contain_text("La campaña no se creó")
+    expect(page.locator("#error-name")).to_have_text("Otra campaña ya tiene este nombre.")
+
+
+def test_a_spanish_campaigns_customer_rates_and_unsubscribes_in_spanish(
+    english_page: Any, live_server: str, app: Flask
+) -> None:
+    """The customer's browser says English; the campaign says Spanish, and wins."""
+    from playwright.sync_api import expect
+
+    from tests.i18n.helpers import unsubscribe_path
+
+    with app.app_context():
+        campaign = spanish_campaign("Ventas")
+        rate = rating_path(answered_interaction(campaign), 5)
+        unsubscribe = unsubscribe_path(dialer_record(campaign))
+    page = english_page
+
+    page.goto(live_server + rate)
+    expect(page.locator("h1")).to_have_text("Gracias")
+    expect(page.locator("main")).to_contain_text("Gracias por tu calificación.")
+    assert page.locator("html").get_attribute("lang") == "es"
+    _shot(page, "rating")
+
+    page.goto(live_server + unsubscribe)
+    expect(page.locator("h1")).to_have_text("Darse de baja")
+    expect(page.locator("main")).to_contain_text("¿Dejar de enviar estos correos a c***@")
+    _shot(page, "unsubscribe")
+    page.get_by_role("button", name="Darse de baja").click()
+    expect(page.locator("h1")).to_have_text("Te diste de baja")
+    _shot(page, "unsubscribed")
