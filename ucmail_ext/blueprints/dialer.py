@@ -21,6 +21,7 @@ from werkzeug.datastructures import MultiDict
 from ucmail_ext.auth import body_limit, current_agent_id, require_role
 from ucmail_ext.blueprints.common import form_fields, make_blueprint, schedule_rows
 from ucmail_ext.i18n import gettext as _
+from ucmail_ext.i18n import weekday_names
 from ucmail_ext.services.access import visible_campaign_ids
 from ucmail_ext.services.admin.campaigns import live_campaigns
 from ucmail_ext.services.dialer import charts as dialer_charts
@@ -28,7 +29,6 @@ from ucmail_ext.services.dialer import dialers as service
 from ucmail_ext.services.dialer import lists as dialer_lists
 from ucmail_ext.services.dialer import recovery as dialer_recovery
 from ucmail_ext.services.pagination import parse_page
-from ucmail_ext.services.schedules import DAY_NAMES
 
 dialer_bp = make_blueprint("dialer", __name__)
 
@@ -65,7 +65,7 @@ def _index(
         errors=errors or {},
         campaigns=campaigns,
         templates=service.template_choices(visible),
-        day_names=DAY_NAMES,
+        day_names=weekday_names(),
     )
     return html, status
 

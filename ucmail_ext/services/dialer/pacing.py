@@ -198,7 +198,7 @@ def note(dialer_state: str, floor: float, learnt: float) -> str:
     """What the monitoring screens say about the pace: empty unless the relay sets it."""
     if dialer_state != "running" or learnt <= floor:
         return ""
-    return f"throttled by the relay, current rate {per_minute(learnt)}/min"
+    return _("throttled by the relay, current rate %(rate)s/min", rate=per_minute(learnt))
 
 
 # --------------------------------------------------------------------------- per domain

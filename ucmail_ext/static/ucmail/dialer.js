@@ -3,13 +3,24 @@
 (function () {
   "use strict";
   var uc = window.ucmail;
+  var gettext = window.ucmailI18n.gettext;
+  // Stored states as people read them (the values stay English for the page's logic).
+  var STATE_NAMES = {
+    stopped: gettext("stopped"), running: gettext("running"), paused: gettext("paused"),
+    inactive: gettext("inactive"), active: gettext("active"), done: gettext("done")
+  };
+  function shown(key, data) {
+    if (key === "percent") return Number(data.percent).toFixed(1);
+    if (key === "state" || key === "dialer_state") return STATE_NAMES[data[key]] || data[key];
+    return data[key];
+  }
 
   function setFields(root, data) {
     root.querySelectorAll("[data-field]").forEach(function (el) {
       var key = el.getAttribute("data-field");
       if (key === "bar") { el.style.width = Math.max(0, Math.min(100, data.percent)) + "%"; return; }
       if (!(key in data)) return;
-      uc.text(el, key === "percent" ? Number(data.percent).toFixed(1) : data[key]);
+      uc.text(el, shown(key, data));
     });
     var bar = root.querySelector('[role="progressbar"]');
     if (bar) bar.setAttribute("aria-valuenow", data.percent);
@@ -34,15 +45,14 @@
     });
   }
 
-  var ACTIVE = { "true": "Active", "false": "Inactive" };
-
   function monitorCells(row) {
+    var active = gettext("Active"), inactive = gettext("Inactive");
     return [
       row.campaign_name,
       null,
-      row.state === "active" ? "Active" : "Inactive",
-      row.dialer_state === "running" ? "Active" + (row.pace_note ? " · " + row.pace_note : "") : "Inactive",
-      ACTIVE[String(row.on_schedule)],
+      row.state === "active" ? active : inactive,
+      row.dialer_state === "running" ? active + (row.pace_note ? " · " + row.pace_note : "") : inactive,
+      row.on_schedule ? active : inactive,
       row.processed, row.not_processed, row.sent, row.failed, row.interrupted, row.seen, row.clicked,
       row.rejected, row.spam, row.unsubscribed
     ];
