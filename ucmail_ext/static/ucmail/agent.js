@@ -131,8 +131,10 @@
   }
 
   function renderTray(data) {
-    var focusedId = document.activeElement && tray.contains(document.activeElement) ?
-      document.activeElement.closest("li").dataset.id : null;
+    // Keyboard focus survives the refresh: the same line keeps it.
+    var focusedLine = document.activeElement && tray.contains(document.activeElement) ?
+      document.activeElement.closest("li") : null;
+    var focusedId = focusedLine ? focusedLine.dataset.id : null;
     var fragment = document.createDocumentFragment();
     var seen = {}, arrived = [];
     data.items.forEach(function (item) {
