@@ -2,6 +2,7 @@
 // confirmation before any form marked data-confirm (delete) is sent.
 (function () {
   "use strict";
+  var gettext = window.ucmailI18n.gettext;
 
   function setValue(form, name, value) {
     var field = form.elements.namedItem(name);
@@ -42,7 +43,7 @@
     var label = box.querySelector("[data-status-label]");
     var message = box.querySelector("[data-status-message]");
     var value = status ? status.status : "unknown";
-    var words = { green: "connected", red: "failed", unknown: "not checked" };
+    var words = { green: gettext("connected"), red: gettext("failed"), unknown: gettext("not checked") };
     box.dataset.status = value;
     label.className = "status-" + value;
     window.ucmail.text(label, protocol.toUpperCase() + ": " + (words[value] || value));
@@ -60,7 +61,8 @@
       if (!badge || !status) { return; }
       badge.className = "status-" + status.status;
       badge.title = status.message;
-      window.ucmail.text(badge, status.status);
+      var names = { green: gettext("green"), red: gettext("red"), unknown: gettext("unknown") };
+      window.ucmail.text(badge, names[status.status] || status.status);
     });
   }
 
@@ -87,7 +89,7 @@
     var url = form.dataset.checkUrl;
     var original = button.textContent;
     button.disabled = true;
-    window.ucmail.text(button, "Testing…");
+    window.ucmail.text(button, gettext("Testing…"));
     window.ucmail.request(url, { method: "POST", body: new FormData(form) })
       .then(function (response) { return response.json(); })
       .then(function (data) {
@@ -101,7 +103,7 @@
         }
       })
       .catch(function () {
-        showStatus("smtp", { status: "unknown", message: "The check could not be run." });
+        showStatus("smtp", { status: "unknown", message: gettext("The check could not be run.") });
       })
       .then(function () {
         button.disabled = false;
