@@ -179,6 +179,11 @@ def _hook_zone() -> str | None:
     return g.ucmail_hook_zone
 
 
+def user_timezone() -> str | None:
+    """The zone the host's hook gives for this user; None when the host says nothing."""
+    return _hook_zone()
+
+
 def current_timezone() -> ZoneInfo:
     """The user's zone (hook), else the campaign's a page or mail is about, else UTC."""
     forced = _forced_zone.get()

@@ -101,3 +101,16 @@ def test_the_recordings_page_reads_dates_in_the_users_zone(make_app) -> None:  #
 
     assert "evening" in local and "morning" in local and "night before" not in local
     assert "night before" in in_utc and "morning" in in_utc and "evening" not in in_utc
+
+
+def test_todays_supervision_hours_are_the_supervisors_day(app_ctx: Flask) -> None:
+    from ucmail_ext.services.supervision import hourly
+
+    campaigns = [make_campaign("Soporte", timezone=MONTEVIDEO), make_campaign("Sales")]
+
+    mixed = hourly.hourly_today(campaigns, EVENING_CLOCK)
+    local = hourly.hourly_today(campaigns, EVENING_CLOCK, zone=MONTEVIDEO)
+
+    assert mixed.zone == "UTC" and mixed.hours == ["00:00", "01:00"]
+    assert local.zone == MONTEVIDEO and len(local.hours) == 23
+    assert local.hours[0] == "00:00" and local.hours[-1] == "22:00"

@@ -18,6 +18,7 @@ from flask.typing import ResponseReturnValue
 from ucmail_ext.auth import current_agent_id, require_role, wants_json
 from ucmail_ext.blueprints.common import make_blueprint
 from ucmail_ext.i18n import gettext as _
+from ucmail_ext.i18n import user_timezone
 from ucmail_ext.models import utcnow
 from ucmail_ext.services.desk.chat import ChatError, as_dict
 from ucmail_ext.services.desk.transfer import TransferError
@@ -87,7 +88,7 @@ def index() -> ResponseReturnValue:
         "ucmail/supervision/index.html",
         campaigns=supervision.selectable_campaigns(),
         selected=set(_campaign_args()),
-        charts=supervision.today_charts(_campaign_args()),
+        charts=supervision.today_charts(_campaign_args(), zone=user_timezone()),
     )
 
 
@@ -96,7 +97,8 @@ def index() -> ResponseReturnValue:
 def charts() -> ResponseReturnValue:
     """The hourly charts as an HTML fragment, refreshed by the page (static/charts.js)."""
     html = render_template(
-        "ucmail/supervision/_charts.html", charts=supervision.today_charts(_campaign_args())
+        "ucmail/supervision/_charts.html",
+        charts=supervision.today_charts(_campaign_args(), zone=user_timezone()),
     )
     return jsonify(html=html)
 

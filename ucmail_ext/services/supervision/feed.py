@@ -354,8 +354,10 @@ def feed_as_dict(value: Feed) -> dict[str, Any]:
 
 
 def today_charts(
-    campaign_ids: Iterable[int] | None = None, now: datetime | None = None
+    campaign_ids: Iterable[int] | None = None,
+    now: datetime | None = None,
+    zone: str | None = None,
 ) -> dict[str, Any]:
     """The supervision charts (queue length and service level by hour), laid out."""
-    today = hourly.hourly_today(selected_campaigns(campaign_ids), now)
+    today = hourly.hourly_today(selected_campaigns(campaign_ids), now, zone)
     return {"queue": hourly.queue_chart(today), "level": hourly.service_level_chart(today)}

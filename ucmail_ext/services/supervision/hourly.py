@@ -38,9 +38,13 @@ def _zone(campaigns: Sequence[Campaign]) -> str:
     return zones.pop() if len(zones) == 1 else "UTC"
 
 
-def hourly_today(campaigns: Sequence[Campaign], now: datetime | None = None) -> HourlyToday:
+def hourly_today(
+    campaigns: Sequence[Campaign], now: datetime | None = None, zone: str | None = None
+) -> HourlyToday:
+    """Today's hours in ``zone`` (the supervisor's, from the host's hook), else in the
+    campaigns' common zone, else UTC."""
     now = now or utcnow()
-    zone = _zone(campaigns)
+    zone = zone or _zone(campaigns)
     start = local_day_start(zone, now)
     hours = int((now - start).total_seconds() // 3600) + 1
     ends = [min(now, start + timedelta(hours=h + 1)) for h in range(hours)]
