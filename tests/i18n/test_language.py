@@ -170,3 +170,26 @@ def test_the_customer_language_is_on_the_campaign_form(client_for, app: Flask) -
         campaign_id = spanish_campaign().id
     page = client_for("admin").get(f"/ucmail/campaigns/{campaign_id}").get_data(True)
     assert '<option value="es" lang="es" selected>Español</option>' in page
+
+
+def test_csv_exports_keep_iso_dates_plain_numbers_and_english_codes(app: Flask) -> None:
+    """A CSV is data for another program: the page's language changes nothing in it."""
+    from datetime import UTC, datetime
+
+    from ucmail_ext.models import DialerList
+    from ucmail_ext.services.dialer import lists
+
+    with app.test_request_context(headers=SPANISH):
+        record = dialer_record(spanish_campaign())
+        record.state, record.attempts, record.line = "rejected", 1234, 12345
+        record.sent_at = datetime(2026, 3, 10, 1, 30, tzinfo=UTC)
+        record.status_code, record.error = "550", "mailbox unavailable"
+        get_state().session.commit()
+        dialer_list = get_state().session.get(DialerList, record.list_id)
+
+        lines = "".join(lists.problem_records_csv(dialer_list, "")).splitlines()
+
+    assert lines[0].startswith("line;email;state;")
+    assert "12345;cliente@example.org;rejected;550;mailbox unavailable;1234;" in lines[1]
+    assert "2026-03-10 01:30:00" in lines[1]
+    assert "12.345" not in lines[1] and "rechazado" not in lines[1]
