@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from ucmail_ext.auth import current_agent_id, require_role
 from ucmail_ext.blueprints.api_schema import openapi_document
 from ucmail_ext.blueprints.common import make_blueprint
-from ucmail_ext.i18n import gettext
+from ucmail_ext.i18n import N_, gettext
 from ucmail_ext.services.access import visible_campaign_ids
 from ucmail_ext.services.admin import campaigns, members, templates
 from ucmail_ext.services.admin import deliverability as deliverability_service
@@ -98,9 +98,17 @@ def _actor() -> str:
     return current_agent_id() or ""
 
 
+# What a 404 for an id says, per kind of thing, in whole sentences that translate.
+NOT_FOUND = {
+    "campaign": N_("No campaign %(id)s."),
+    "template": N_("No template %(id)s."),
+    "schedule": N_("No schedule %(id)s."),
+}
+
+
 def _id_or_404(value: int, noun: str) -> int:
     if value > _MAX_ID:
-        abort(404, description=f"No {noun} {value}.")
+        abort(404, description=gettext(NOT_FOUND[noun], id=value))
     return value
 
 
@@ -116,7 +124,7 @@ def _campaign(campaign_id: int) -> Any:
     try:
         return campaigns.visible_campaign(campaign_id)
     except campaigns.CampaignNotFound:
-        abort(404, description=f"No campaign {campaign_id}.")
+        abort(404, description=gettext("No campaign %(id)s.", id=campaign_id))
 
 
 def _template(template_id: int) -> Any:
@@ -124,7 +132,7 @@ def _template(template_id: int) -> Any:
     try:
         return templates.visible_template(template_id)
     except templates.TemplateNotFound:
-        abort(404, description=f"No template {template_id}.")
+        abort(404, description=gettext("No template %(id)s.", id=template_id))
 
 
 def _check_body(result: campaigns.CampaignResult) -> dict[str, Any]:
@@ -367,7 +375,14 @@ def schedule_remove(campaign_id: int, schedule_id: int) -> ResponseReturnValue:
     campaign = _campaign(campaign_id)
     _id_or_404(schedule_id, "schedule")
     if not campaigns.remove_schedule(campaign.id, schedule_id, actor_id=_actor()):
-        abort(404, description=f"Campaign {campaign.id} has no schedule {schedule_id}.")
+        abort(
+            404,
+            description=gettext(
+                "Campaign %(campaign)s has no schedule %(id)s.",
+                campaign=campaign.id,
+                id=schedule_id,
+            ),
+        )
     return "", 204
 
 
