@@ -185,14 +185,24 @@ def user_timezone() -> str | None:
 
 
 def current_timezone() -> ZoneInfo:
-    """The user's zone (hook), else the campaign's a page or mail is about, else UTC."""
+    """The user's zone (hook), else the campaign's a page is about, else the one all the
+    user's campaigns share, else UTC."""
     forced = _forced_zone.get()
     if forced is not None:
         return zone_or_utc(forced)
     chosen = _hook_zone()
     if chosen is None and has_request_context():
-        chosen = g.get("ucmail_campaign_zone")
+        chosen = g.get("ucmail_campaign_zone") or _campaigns_zone()
     return zone_or_utc(chosen)
+
+
+def _campaigns_zone() -> str | None:
+    """The zone all the user's campaigns share (None when they differ), once a request."""
+    if "ucmail_campaigns_zone" not in g:
+        from ucmail_ext.services.access import common_zone
+
+        g.ucmail_campaigns_zone = common_zone() if "ucmail" in current_app.extensions else None
+    return g.ucmail_campaigns_zone
 
 
 def use_campaign_zone(zone: str | None) -> None:

@@ -89,6 +89,7 @@ def test_the_recordings_page_reads_dates_in_the_users_zone(make_app) -> None:  #
     create_users(app)
     with app.app_context():
         _seed()
+        make_campaign("Sales")  # campaigns in two zones: without the hook, UTC
     client = app.test_client()
     login(client, app, USERS["supervisor"][0])
     url = "/ucmail/recordings/?start=2026-03-09&end=2026-03-09"
@@ -114,3 +115,16 @@ def test_todays_supervision_hours_are_the_supervisors_day(app_ctx: Flask) -> Non
     assert mixed.zone == "UTC" and mixed.hours == ["00:00", "01:00"]
     assert local.zone == MONTEVIDEO and len(local.hours) == 23
     assert local.hours[0] == "00:00" and local.hours[-1] == "22:00"
+
+
+def test_without_the_hook_pages_use_the_zone_the_users_campaigns_share(make_app) -> None:  # type: ignore[no-untyped-def]
+    app = make_app()
+    create_users(app)
+    with app.app_context():
+        _seed()  # one campaign, in Montevideo
+    client = app.test_client()
+    login(client, app, USERS["supervisor"][0])
+
+    page = client.get("/ucmail/recordings/?start=2026-03-09&end=2026-03-09").get_data(True)
+
+    assert "evening" in page and "morning" in page and "night before" not in page

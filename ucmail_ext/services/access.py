@@ -33,3 +33,16 @@ def visible_campaign_ids(user: Any = None) -> set[int] | None:
 def can_see_campaign(campaign_id: int, user: Any = None) -> bool:
     visible = visible_campaign_ids(user)
     return visible is None or campaign_id in visible
+
+
+def common_zone(user: Any = None) -> str | None:
+    """The time zone of the campaigns ``user`` sees, when they all share one: the zone
+    pages fall back to when the host does not say the user's own (issue 15)."""
+    visible = visible_campaign_ids(user)
+    if visible is not None and not visible:
+        return None
+    stmt = select(Campaign.timezone).where(Campaign.deleted_at.is_(None)).distinct().limit(2)
+    if visible is not None:
+        stmt = stmt.where(Campaign.id.in_(sorted(visible)))
+    zones = list(get_state().session.scalars(stmt))
+    return zones[0] if len(zones) == 1 else None
