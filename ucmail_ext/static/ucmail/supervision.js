@@ -4,6 +4,15 @@
 (function () {
   "use strict";
   var uc = window.ucmail;
+  var gettext = window.ucmailI18n.gettext;
+  // A message's stored status as people read it (the value itself stays English).
+  function statusName(status) {
+    var names = {
+      received: gettext("received"), queued: gettext("queued"), sending: gettext("sending"),
+      sent: gettext("sent"), deferred: gettext("deferred"), failed: gettext("failed")
+    };
+    return names[status] || status;
+  }
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -22,7 +31,8 @@
     var count = ratings.count !== undefined ? ratings.count : ratings.total;
     var average = ratings.average !== undefined ? ratings.average : ratings.avg;
     if (!count) return "—";
-    return String(count) + (average !== null && average !== undefined ? " (avg " + Number(average).toFixed(1) + ")" : "");
+    if (average === null || average === undefined) return String(count);
+    return gettext("%(count)s (avg %(average)s)", { count: count, average: Number(average).toFixed(1) });
   }
   function row(cells) {
     var tr = document.createElement("tr");
@@ -64,7 +74,7 @@
 
     function renderCampaigns(list) {
       clear(campaignsBody);
-      if (!list.length) { emptyRow(campaignsBody, 8, "No campaigns selected."); return; }
+      if (!list.length) { emptyRow(campaignsBody, 8, gettext("No campaigns selected.")); return; }
       list.forEach(function (c) {
         var tr = row([
           { text: c.name },
@@ -80,15 +90,15 @@
         var reasons = Object.keys(c.dispositions || {}).filter(function (k) { return k; }).sort();
         if (reasons.length) {
           // Today's closes per close reason, under the campaign's name.
-          var closes = el("small", "sv-dispositions", "Closed today: " + reasons.map(function (k) {
-            return k + " " + c.dispositions[k];
-          }).join(" · "));
+          var closes = el("small", "sv-dispositions", gettext("Closed today: %(reasons)s", {
+            reasons: reasons.map(function (k) { return k + " " + c.dispositions[k]; }).join(" · ")
+          }));
           closes.style.display = "block";
           tr.firstChild.appendChild(closes);
         }
         if (c.mailbox_error) {
           // OAuth2 grant gone: the mailbox is not read until an admin reconnects it.
-          var badge = el("span", "badge status-red", "reconnect the account");
+          var badge = el("span", "badge status-red", gettext("reconnect the account"));
           badge.title = c.mailbox_error;
           badge.setAttribute("data-reconnect", "");
           tr.firstChild.appendChild(document.createTextNode(" "));
@@ -100,9 +110,9 @@
 
     function iconNode(a) {
       var span = el("span", "sv-icon-" + a.icon);
-      span.title = a.status;
+      span.title = a.status_label || a.status;
       span.appendChild(el("span", "sv-dot"));
-      if (a.on_break) span.appendChild(el("span", "sv-mark sv-mark-break", "☕ " + (a.break_reason || "break")));
+      if (a.on_break) span.appendChild(el("span", "sv-mark sv-mark-break", "☕ " + (a.break_reason || gettext("break"))));
       if (a.busy) span.appendChild(el("span", "sv-mark sv-mark-busy", "✉"));
       return span;
     }
@@ -110,14 +120,14 @@
     function renderAgents(list) {
       clear(agentsBody);
       agents = {};
-      if (!list.length) { emptyRow(agentsBody, 7, "No agents in these campaigns."); return; }
+      if (!list.length) { emptyRow(agentsBody, 7, gettext("No agents in these campaigns.")); return; }
       list.forEach(function (a) {
         agents[a.agent_id] = a;
-        var channel = a.channels.length ? el("span", "badge", a.channels.join(" ").replace("email", "Email")) : null;
+        var channel = a.channels.length ? el("span", "badge", a.channels.join(" ").replace("email", gettext("Email"))) : null;
         var tr = row([
           { node: iconNode(a) },
           channel ? { node: channel } : { text: "" },
-          { text: a.status, className: "sv-status" },
+          { text: a.status_label || a.status, className: "sv-status" },
           { text: a.name, className: "sv-name" },
           { text: a.completed_in + " / " + a.completed_out },
           { text: a.active, className: "sv-active" },
@@ -136,7 +146,7 @@
     function renderWaiting(list, total) {
       clear(waitingBody);
       uc.text(waitingTotal, total);
-      if (!list.length) { emptyRow(waitingBody, 3, "Nobody is waiting."); return; }
+      if (!list.length) { emptyRow(waitingBody, 3, gettext("Nobody is waiting.")); return; }
       list.forEach(function (w) {
         var tr = row([
           { text: w.customer_email },
@@ -152,8 +162,8 @@
       var a = agents[selected];
       if (!a) return;
       uc.text(root.querySelector("#sv-panel-name"), a.name);
-      uc.text(root.querySelector("#sv-panel-status"), a.status);
-      pauseButton.textContent = a.paused ? "Resume" : "Pause";
+      uc.text(root.querySelector("#sv-panel-status"), a.status_label || a.status);
+      pauseButton.textContent = a.paused ? gettext("Resume") : gettext("Pause");
       pauseButton.setAttribute("data-paused", a.paused ? "1" : "0");
     }
 
@@ -163,7 +173,7 @@
         lastChatId = m.id;
         var item = el("li", m.direction, m.body);
         item.setAttribute("data-chat-id", m.id);
-        item.title = m.direction === "to_agent" ? "You" : "Agent";
+        item.title = m.direction === "to_agent" ? gettext("You") : gettext("Agent");
         chatLog.appendChild(item);
         chatLog.scrollTop = chatLog.scrollHeight;
       });
@@ -193,22 +203,22 @@
       uc.request(agentUrl(id, action), { method: "POST", json: json })
         .then(function (r) { return r.json().then(function (data) { return { ok: r.ok, data: data }; }); })
         .then(function (result) {
-          if (!result.ok) { uc.text(panelMessage, result.data.error || "That did not work."); return; }
+          if (!result.ok) { uc.text(panelMessage, result.data.error || gettext("That did not work.")); return; }
           done(result.data);
           feed.now();
         })
-        .catch(function () { uc.text(panelMessage, "The server did not answer; try again."); });
+        .catch(function () { uc.text(panelMessage, gettext("The server did not answer; try again.")); });
     }
 
     pauseButton.addEventListener("click", function () {
       var pause = pauseButton.getAttribute("data-paused") !== "1";
       act("pause", { paused: pause }, function (data) {
-        uc.text(panelMessage, data.paused ? "Agent paused: no new interactions." : "Agent resumed.");
+        uc.text(panelMessage, data.paused ? gettext("Agent paused: no new interactions.") : gettext("Agent resumed."));
       });
     });
     root.querySelector("#sv-action-logout").addEventListener("click", function () {
-      if (!window.confirm("Log this agent out of the portal?")) return;
-      act("logout", {}, function () { uc.text(panelMessage, "Agent logged out."); });
+      if (!window.confirm(gettext("Log this agent out of the portal?"))) return;
+      act("logout", {}, function () { uc.text(panelMessage, gettext("Agent logged out.")); });
     });
     root.querySelector("#sv-panel-close").addEventListener("click", function () {
       panel.hidden = true;
@@ -241,19 +251,22 @@
       var box = el("article", "sv-message " + m.direction);
       box.setAttribute("data-message-id", m.id);
       var who = m.from_name ? m.from_name + " <" + m.from_addr + ">" : m.from_addr;
-      box.appendChild(el("div", "sv-meta",
-        (m.direction === "in" ? "Received " : "Sent (" + m.status + ") ") + m.at.replace("T", " ").slice(0, 19) +
-        " · from " + who + " · to " + m.to_addrs));
+      var at = m.at.replace("T", " ").slice(0, 19);
+      var meta = m.direction === "in"
+        ? gettext("Received %(at)s · from %(from)s · to %(to)s", { at: at, from: who, to: m.to_addrs })
+        : gettext("Sent (%(status)s) %(at)s · from %(from)s · to %(to)s",
+          { status: statusName(m.status), at: at, from: who, to: m.to_addrs });
+      box.appendChild(el("div", "sv-meta", meta));
       box.appendChild(el("strong", "sv-subject", m.subject));
       box.appendChild(el("pre", "", m.text));
-      if (m.attachments.length) box.appendChild(el("div", "sv-meta", "Attachments: " + m.attachments.join(", ")));
+      if (m.attachments.length) box.appendChild(el("div", "sv-meta", gettext("Attachments: %(names)s", { names: m.attachments.join(", ") })));
       return box;
     }
 
     function interactionNode(i) {
       var card = el("section", "ucmail-card sv-spy-interaction");
       card.id = "sv-spy-" + i.id;
-      card.appendChild(el("h2", "", i.subject || "(no subject)"));
+      card.appendChild(el("h2", "", i.subject || gettext("(no subject)")));
       card.appendChild(el("div", "sv-meta", (i.customer_name ? i.customer_name + " · " : "") + i.customer_email + " · " + i.campaign_name));
       card.appendChild(el("div", "sv-messages"));
       return card;
@@ -278,7 +291,7 @@
       });
       var empty = container.querySelector(".ucmail-empty");
       if (data.interactions.length && empty) empty.parentNode.removeChild(empty);
-      if (!data.interactions.length && !empty) container.appendChild(el("p", "ucmail-empty", "No active interactions."));
+      if (!data.interactions.length && !empty) container.appendChild(el("p", "ucmail-empty", gettext("No active interactions.")));
     });
   }
 
@@ -292,7 +305,9 @@
       set("#sv-screen-recipients", s.recipients);
       set("#sv-screen-subject", s.draft_subject);
       set("#sv-screen-body", s.draft_body);
-      set("#sv-screen-updated", s.seconds_ago === null ? "Nothing received from the portal yet." : "Updated " + uc.duration(s.seconds_ago) + " ago.");
+      set("#sv-screen-updated", s.seconds_ago === null
+        ? gettext("Nothing received from the portal yet.")
+        : gettext("Updated %(duration)s ago.", { duration: uc.duration(s.seconds_ago) }));
     });
   }
 
