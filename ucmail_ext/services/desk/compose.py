@@ -27,6 +27,7 @@ from ucmail_ext import i18n
 from ucmail_ext.dispatch import enqueue
 from ucmail_ext.extension import get_state
 from ucmail_ext.i18n import gettext as _
+from ucmail_ext.i18n import ngettext
 from ucmail_ext.mail.headers import HeaderInjectionError, check_header_value, is_valid_address
 from ucmail_ext.mail.parse import html_to_text, normalize_message_id, safe_filename
 from ucmail_ext.mail.render import render
@@ -66,14 +67,14 @@ class NewerMessages(ComposeError):
     """Someone wrote in the conversation after the agent began: show it, ask again."""
 
     def __init__(self, messages: list[dict[str, Any]], newest_id: int) -> None:
-        count = len(messages)
-        noun = "message" if count == 1 else "messages"
-        super().__init__(
-            {
-                "newer": f"{count} new {noun} arrived after you began writing; "
-                "read it below, then send anyway or change your answer."
-            }
+        text = ngettext(
+            "%(num)s new message arrived after you began writing; "
+            "read it below, then send anyway or change your answer.",
+            "%(num)s new messages arrived after you began writing; "
+            "read it below, then send anyway or change your answer.",
+            len(messages),
         )
+        super().__init__({"newer": text})
         self.messages = messages
         self.newest_id = newest_id
 
