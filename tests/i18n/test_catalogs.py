@@ -83,3 +83,27 @@ def test_the_shipped_mo_is_what_its_po_compiles_to(po: Path) -> None:
 def test_the_wheel_lists_the_catalogs() -> None:
     setup = (ROOT / "setup.cfg").read_text()
     assert "translations/*/LC_MESSAGES/*.mo" in setup
+
+
+@pytest.mark.parametrize(
+    "po", sorted(TRANSLATIONS_DIR.glob("*/LC_MESSAGES/*.po")), ids=lambda p: "/".join(p.parts[-3:])
+)
+def test_translations_keep_the_placeholders(po: Path) -> None:
+    """A lost or misspelt ``%(name)s`` raises when the page formats the message."""
+    import re
+
+    placeholder = re.compile(r"%\((\w+)\)s|%%")
+    wrong = []
+    for message in _read(po):  # type: ignore[attr-defined]
+        if not message.id:
+            continue
+        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        wanted = set(placeholder.findall(ids[-1])) | set(placeholder.findall(ids[0]))
+        for text in strings:
+            found = set(placeholder.findall(text))
+            if text and not found <= wanted | {"num"}:
+                wrong.append(ids[0])
+            elif text and len(ids) == 1 and found != wanted:
+                wrong.append(ids[0])
+    assert not wrong, f"{po}: placeholders differ in {wrong[:10]}"
