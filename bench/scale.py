@@ -12,7 +12,8 @@
   on the second sweep: the first also creates each mailbox's cursor
   (``poll_sweep_first_s_1000``). Goal: at most 30 s.
 - ``dialer_2_workers_ratio``: messages per second of one list sent by two Celery
-  worker processes (``-P solo``, one ``ucmail.dialer.run_list`` each) over one, to a
+  worker processes (``-P solo``, one runner slot each: the ``ucmail.dialer.run_list``
+  tasks Play queues, ``UCMAIL_DIALER_RUNNERS_PER_LIST``) over one, to a
   local SMTP sink in its own process. Goal: at least 1.5. Beside it, the evidence for
   whatever limits it: ``dialer_raw_2_threads_ratio`` (raw smtplib, 2 connections over
   1, to the same sink: what the sink and the machine allow at all),
@@ -329,7 +330,7 @@ def _machine_ticks() -> tuple[int, int]:
 def _send_list(
     app: Flask, cluster: Cluster, sink: SmtpSinkProcess, workers: list[Any], count: int
 ) -> tuple[float, float, list[float]]:
-    """One fresh list of ``count`` records sent by ``workers`` (one run_list each):
+    """One fresh list of ``count`` records sent by ``workers`` (one runner slot each):
     messages per second, machine CPU busy percent, CPU seconds per second of each
     worker and, last, of the SMTP sink."""
     from bench.dialer import activate, count_sent, make_dialer, upload
@@ -344,8 +345,8 @@ def _send_list(
     before = [_cpu_ticks(pid) for pid in pids]
     busy0, total0 = _machine_ticks()
     started = time.perf_counter()
-    for _ in workers:
-        cluster.send("ucmail.dialer.run_list", list_id)
+    for slot in range(len(workers)):
+        cluster.send("ucmail.dialer.run_list", list_id, slot)
     _wait_until(
         lambda: count_sent(app, list_id) >= count, SWEEP_TIMEOUT, "dialer list", cluster.logs
     )

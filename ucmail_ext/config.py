@@ -141,6 +141,9 @@ SETTINGS: dict[str, Setting] = {
     "DIALER_RUN_SECONDS": Setting(
         300, "A dialer task sends this long, then hands the list to a fresh task."
     ),
+    "DIALER_RUNNERS_PER_LIST": Setting(
+        2, "Runners (worker tasks) that send one list at once on PostgreSQL; SQLite: 1."
+    ),
     "DIALER_UNSUBSCRIBE_MAILTO": Setting(
         None, "Address added as a mailto: to List-Unsubscribe (the https link is always there)."
     ),

@@ -18,7 +18,6 @@ from flask import current_app
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import contains_eager
 
-from ucmail_ext.dispatch import enqueue
 from ucmail_ext.extension import get_state
 from ucmail_ext.i18n import gettext as _
 from ucmail_ext.mail.headers import is_valid_address
@@ -34,7 +33,7 @@ from ucmail_ext.models import (
 )
 from ucmail_ext.services import audit, blacklist
 from ucmail_ext.services.admin.campaigns import dialer_gap_for, parse_schedule, schedule_as_dict
-from ucmail_ext.services.dialer import pacing
+from ucmail_ext.services.dialer import pacing, runners
 from ucmail_ext.services.pagination import Page, paginate
 from ucmail_ext.services.schedules import is_open, is_valid_zone
 
@@ -450,7 +449,7 @@ def play_list(list_id: int, visible: set[int] | None, actor: str) -> ActionResul
     dialer.error_streak = 0
     audit.record(actor, "dialer.play", None, f"list {dialer_list.id} {dialer_list.name}")
     session.commit()
-    enqueue("ucmail.dialer.run_list", dialer_list.id)
+    runners.start(dialer_list.id, list(range(runners.runners_per_list(session))), force=True)
     return ActionResult(True, _("Sending %(name)s.", name=dialer_list.name))
 
 

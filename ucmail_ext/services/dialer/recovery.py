@@ -1,4 +1,4 @@
-"""Settling what dead workers left, and starting lists that have no worker.
+"""Settling what dead workers left, and starting runners for lists that lack them.
 
 The rule for records a dead worker left "sending" (its lease over) is the one in
 ``dialer_send``'s docstring: its journal decides each record; delivered -> sent,
@@ -18,13 +18,13 @@ from flask import current_app
 from sqlalchemy import Select, exists, select, update
 from sqlalchemy.orm import Session, contains_eager
 
-from ucmail_ext.dispatch import enqueue
 from ucmail_ext.extension import get_state
 from ucmail_ext.i18n import gettext as _
 from ucmail_ext.mail.parse import normalize_message_id
 from ucmail_ext.mail.thread import make_message_id
 from ucmail_ext.models import Dialer, DialerList
 from ucmail_ext.services import audit, links
+from ucmail_ext.services.dialer import runners
 from ucmail_ext.services.dialer.delivery import Outcome
 from ucmail_ext.services.dialer.dialers import ActionResult, dialers_open, get_list
 from ucmail_ext.services.dialer.journal import JournalState, discard_journal, read_journal
@@ -143,30 +143,56 @@ def resend_interrupted(list_id: int, visible: set[int] | None, actor: str) -> Ac
     return ActionResult(True, done)
 
 
-def lists_needing_runner(now: datetime | None = None) -> list[int]:
-    """Active lists with work and no live worker (its heartbeat is stale)."""
+@dataclass(frozen=True)
+class RunnersWanted:
+    """Slots of one list to start; ``orphaned``: the list has no live runner at all."""
+
+    list_id: int
+    slots: list[int]
+    orphaned: bool
+
+
+def lists_needing_runner(now: datetime | None = None) -> list[RunnersWanted]:
+    """Active lists with work that lack runners, and which of their slots to start.
+
+    A list whose heartbeat is stale has no live runner at all: all its slots start.
+    With several runners per list, a list whose heartbeat is fresh also gets runners
+    for the slots whose lease is free (one died beside live ones, or ended early).
+    """
     session: Session = get_state().session
     now = now or datetime.now(UTC)
     stale = now - timedelta(seconds=max(15.0, 3 * float(current_app.config["UCMAIL_DIALER_TICK"])))
     has_work = exists().where(RECORDS.c.list_id == DialerList.id, RECORDS.c.state == "pending")
+    orphaned = (DialerList.heartbeat_at.is_(None)) | (DialerList.heartbeat_at < stale)
     stmt: Select[Any] = (
-        select(DialerList)
+        select(DialerList, orphaned.label("orphaned"))
         .join(Dialer, Dialer.id == DialerList.dialer_id)
         .options(contains_eager(DialerList.dialer))
         .where(
             DialerList.state == "active",
             Dialer.state == "running",
             Dialer.deleted_at.is_(None),
-            (DialerList.heartbeat_at.is_(None)) | (DialerList.heartbeat_at < stale),
             has_work,
         )
     )
-    lists = list(session.scalars(stmt))
-    open_now = dialers_open({item.dialer for item in lists}, now)
-    wanted = [item.id for item in lists if open_now[item.dialer_id]]
-    if wanted:
-        # Claimed for the task about to be queued, so the next tick does not queue another.
-        session.execute(update(LISTS).where(LISTS.c.id.in_(wanted)).values(heartbeat_at=now))
+    rows = session.execute(stmt).all()
+    open_now = dialers_open({row[0].dialer for row in rows}, now)
+    rows = [row for row in rows if open_now[row[0].dialer_id]]
+    count = runners.runners_per_list(session)
+    live = runners.live_slots() if count > 1 and rows else {}
+    wanted: list[RunnersWanted] = []
+    for dialer_list, is_orphaned in rows:
+        if is_orphaned:
+            wanted.append(RunnersWanted(dialer_list.id, list(range(count)), True))
+            continue
+        held = live.get(dialer_list.id, set())
+        free = [slot for slot in range(count) if slot not in held]
+        if count > 1 and free:
+            wanted.append(RunnersWanted(dialer_list.id, free, False))
+    orphans = [item.list_id for item in wanted if item.orphaned]
+    if orphans:
+        # Claimed for the tasks about to be queued, so the next tick does not queue more.
+        session.execute(update(LISTS).where(LISTS.c.id.in_(orphans)).values(heartbeat_at=now))
     session.commit()
     return wanted
 
@@ -208,13 +234,17 @@ def resume_reenabled() -> list[int]:
 
 def tick(now: datetime | None = None) -> list[int]:
     """The beat's job: recover dead workers' records, requeue due retries, resume dialers
-    whose campaign is enabled again, start lists."""
+    whose campaign is enabled again, start runners where a list lacks them.
+
+    Returns the lists a runner was queued for.
+    """
     session: Session = get_state().session
     recover_stale(now)
     requeue_due(session, now)
     session.commit()
     resume_reenabled()
-    started = lists_needing_runner(now)
-    for list_id in started:
-        enqueue("ucmail.dialer.run_list", list_id)
+    started = []
+    for item in lists_needing_runner(now):
+        if runners.start(item.list_id, item.slots, force=item.orphaned):
+            started.append(item.list_id)
     return started
