@@ -3,6 +3,7 @@
 (function () {
   "use strict";
   var ucmail = window.ucmail;
+  var gettext = window.ucmailI18n.gettext, ngettext = window.ucmailI18n.ngettext;
 
   function on(el, event, handler) { if (el) el.addEventListener(event, handler); }
   function json(response) { return response.ok ? response.json() : null; }
@@ -79,12 +80,12 @@
     if (item.id === openId) a.setAttribute("aria-current", "true");
     var line = span("tray-line");
     var subject = span("subject");
-    if (item["new"]) { subject.appendChild(span("tray-new", "New")); subject.appendChild(document.createTextNode(" ")); }
-    subject.appendChild(document.createTextNode(item.subject || "(no subject)"));
+    if (item["new"]) { subject.appendChild(span("tray-new", gettext("New"))); subject.appendChild(document.createTextNode(" ")); }
+    subject.appendChild(document.createTextNode(item.subject || gettext("(no subject)")));
     line.appendChild(subject);
     if (item.waiting_since) {
       var wait = span("tray-wait");
-      wait.title = "Waiting since the customer's first unanswered message";
+      wait.title = gettext("Waiting since the customer's first unanswered message");
       line.appendChild(wait);
     }
     a.appendChild(line);
@@ -124,7 +125,7 @@
       li.appendChild(span("name", c.name));
       li.appendChild(document.createTextNode(" "));
       li.appendChild(span("count", c.total));
-      if (c.waiting) li.appendChild(span("waiting", " · " + c.waiting + " waiting"));
+      if (c.waiting) li.appendChild(span("waiting", " · " + gettext("%(num)s waiting", { num: c.waiting })));
       fragment.appendChild(li);
     });
     list.replaceChildren(fragment);
@@ -152,7 +153,8 @@
     tick();
     if (arrived.length && !firstLoad) {
       ucmail.text(document.getElementById("tray-announce"), arrived.length === 1 ?
-        "New in your tray: " + (arrived[0].subject || "(no subject)") : arrived.length + " new interactions in your tray");
+        gettext("New in your tray: %(subject)s", { subject: arrived[0].subject || gettext("(no subject)") }) :
+        ngettext("%(num)s new interaction in your tray", "%(num)s new interactions in your tray", arrived.length));
     }
     firstLoad = false;
     renderCounts(data.counts);
@@ -168,7 +170,7 @@
 
   // ------------------------------------------------------------------ times
   // Message times in the agent's own time zone (the server writes UTC ISO stamps).
-  var FORMAT = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+  var FORMAT = new Intl.DateTimeFormat(window.ucmailI18n.lang(), { dateStyle: "medium", timeStyle: "short" });
   Array.prototype.forEach.call(document.querySelectorAll("time.local-time[datetime]"), function (el) {
     var when = Date.parse(el.getAttribute("datetime"));
     if (!isNaN(when)) { ucmail.text(el, FORMAT.format(new Date(when))); el.title = el.getAttribute("datetime"); }

@@ -6,6 +6,7 @@
   "use strict";
   var root = document.getElementById("ucmail-conversation");
   if (!root || !window.ucmail) return;
+  var gettext = window.ucmailI18n.gettext, ngettext = window.ucmailI18n.ngettext;
   var composer = document.getElementById("ucmail-composer");
   var POLL_MS = parseInt(ucmail.meta("ucmail-live-poll-ms"), 10) || 2000;
   var SAVE_AFTER_MS = 1000;
@@ -18,7 +19,7 @@
   function seenId() { return parseInt(field("composer-seen"), 10) || 0; }
   function clock(iso) {
     var d = iso ? new Date(iso) : new Date();
-    return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    return d.toLocaleTimeString(window.ucmailI18n.lang(), { hour: "2-digit", minute: "2-digit", second: "2-digit" });
   }
 
   // ------------------------------------------------------------------ viewers
@@ -30,8 +31,14 @@
     var typing = list.filter(function (v) { return v.typing; }).map(function (v) { return v.name; });
     var looking = list.filter(function (v) { return !v.typing; }).map(function (v) { return v.name; });
     var parts = [];
-    if (typing.length) parts.push(typing.join(", ") + (typing.length > 1 ? " are typing…" : " is typing…"));
-    if (looking.length) parts.push(looking.join(", ") + (looking.length > 1 ? " are also viewing" : " is also viewing"));
+    if (typing.length) {
+      parts.push(ngettext("%(names)s is typing…", "%(names)s are typing…", typing.length,
+        { names: typing.join(", ") }));
+    }
+    if (looking.length) {
+      parts.push(ngettext("%(names)s is also viewing", "%(names)s are also viewing", looking.length,
+        { names: looking.join(", ") }));
+    }
     viewers.textContent = parts.join(" · ");
     viewers.classList.toggle("typing", typing.length > 0);
     viewers.hidden = false;
@@ -41,8 +48,9 @@
     if (!list.length) { newerLive.hidden = true; newerLive.textContent = ""; return; }
     newerLive.textContent = "";
     var head = document.createElement("strong");
-    head.textContent = list.length === 1 ? "A new message arrived while you were writing:" :
-      list.length + " new messages arrived while you were writing:";
+    head.textContent = list.length === 1 ? gettext("A new message arrived while you were writing:") :
+      ngettext("%(num)s new message arrived while you were writing:",
+        "%(num)s new messages arrived while you were writing:", list.length);
     newerLive.appendChild(head);
     list.forEach(function (m) {
       var p = document.createElement("span");
@@ -90,16 +98,16 @@
     clearTimeout(timer);
     timer = null;
     if (submitting) return;
-    if (status) status.textContent = "Saving draft…";
+    if (status) status.textContent = gettext("Saving draft…");
     ucmail.request(composer.dataset.draftUrl, { method: "POST", json: values(), keepalive: !!keepalive })
       .then(function (r) { return r.json().then(function (data) { return { ok: r.ok, data: data }; }); })
       .then(function (result) {
         if (!status) return;
-        status.textContent = result.ok ? "Draft saved " + clock(result.data.saved_at)
-          : "Draft not saved: " + (result.data.error || "try again");
+        status.textContent = result.ok ? gettext("Draft saved %(time)s", { time: clock(result.data.saved_at) })
+          : gettext("Draft not saved: %(error)s", { error: result.data.error || gettext("try again") });
         status.dataset.savedAt = result.ok ? result.data.saved_at : "";
       })
-      .catch(function () { if (status) status.textContent = "Draft not saved (offline?)"; });
+      .catch(function () { if (status) status.textContent = gettext("Draft not saved (offline?)"); });
   }
   composer.addEventListener("input", function () {
     lastTyped = Date.now();

@@ -9,13 +9,14 @@
   var textarea = document.getElementById("composer-body");
   var form = document.getElementById("ucmail-composer");
   if (!textarea || !form || !document.execCommand) return;
+  var gettext = window.ucmailI18n.gettext;
 
   var COMMANDS = [
-    { command: "bold", label: "Bold", icon: "bold", keys: "Control+B", state: true },
-    { command: "italic", label: "Italic", icon: "italic", keys: "Control+I", state: true },
-    { command: "insertUnorderedList", label: "Bulleted list", icon: "list", state: true },
-    { command: "insertOrderedList", label: "Numbered list", icon: "list-ordered", state: true },
-    { command: "createLink", label: "Link", icon: "link", keys: "Control+K" }
+    { command: "bold", label: gettext("Bold"), icon: "bold", keys: "Control+B", state: true },
+    { command: "italic", label: gettext("Italic"), icon: "italic", keys: "Control+I", state: true },
+    { command: "insertUnorderedList", label: gettext("Bulleted list"), icon: "list", state: true },
+    { command: "insertOrderedList", label: gettext("Numbered list"), icon: "list-ordered", state: true },
+    { command: "createLink", label: gettext("Link"), icon: "link", keys: "Control+K" }
   ];
   var spriteHolder = document.querySelector("[data-icon-sprite]");
   var sprite = spriteHolder ? spriteHolder.dataset.iconSprite : "";
@@ -47,7 +48,7 @@
   var toolbar = document.createElement("div");
   toolbar.className = "rich-toolbar";
   toolbar.setAttribute("role", "toolbar");
-  toolbar.setAttribute("aria-label", "Formatting");
+  toolbar.setAttribute("aria-label", gettext("Formatting"));
   toolbar.setAttribute("aria-controls", "composer-editor");
   var editor = document.createElement("div");
   editor.id = "composer-editor";
@@ -56,7 +57,7 @@
   editor.setAttribute("role", "textbox");
   editor.setAttribute("aria-multiline", "true");
   if (label) editor.setAttribute("aria-labelledby", label.id);
-  else editor.setAttribute("aria-label", "Message");
+  else editor.setAttribute("aria-label", gettext("Message"));
   editor.spellcheck = true;
 
   var html = document.createElement("input");
@@ -104,7 +105,7 @@
   function run(command) {
     editor.focus();
     if (command === "createLink") {
-      var url = window.prompt("Link address (https://…, mailto:…)", "https://");
+      var url = window.prompt(gettext("Link address (https://…, mailto:…)"), "https://");
       if (!url || url === "https://") return;
       if (!/^(https?:|mailto:)/i.test(url)) url = "https://" + url;
       if (window.getSelection().isCollapsed) {

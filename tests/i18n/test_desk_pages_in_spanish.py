@@ -1,0 +1,159 @@
+"""The agent portal, supervision, recordings and dialer screens shown in Spanish have no
+English left: every word is in the Spanish catalog, or is seeded data or a kept name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.fixtures.app import USERS, create_users, login
+from tests.i18n.helpers import SPANISH, spanish_texts, words
+from tests.i18n.test_pages_in_spanish import KEPT, _english_left
+from tests.supervision.factories import (
+    add_member,
+    add_message,
+    make_campaign,
+    make_interaction,
+    online,
+)
+from ucmail_ext.extension import get_state
+from ucmail_ext.models import BlacklistEntry, Dialer, DialerList, DialerRecord, Note
+
+# The seeded rows' own words (a dialer's and a list's names, a close reason), key names
+# on the keyboard, and the month names Babel supplies.
+DATA = words(
+    "Boletín Clientes Reembolso cliente Consulta nada nadie Ctrl Enter Esc "
+    "ene feb mar abr may jun jul ago sept oct nov dic"
+)
+
+
+@dataclass(frozen=True)
+class Seeded:
+    agent_id: str
+    interaction_id: int
+    dialer_id: int
+    list_id: int
+    entry_id: int
+
+
+@pytest.fixture
+def seeded(app: Flask) -> Iterator[Seeded]:
+    users = create_users(app)
+    agent_id = str(users["agent1"].id)
+    with app.app_context():
+        session = get_state().session
+        campaign = make_campaign(
+            "Sales", dispositions="Reembolso", disposition_required=True, language="es"
+        )
+        add_member(campaign, agent_id)
+        online(agent_id)
+        interaction = make_interaction(
+            campaign, "cliente@example.org", "Consulta", state="assigned", agent_id=agent_id
+        )
+        add_message(interaction, "in", "Hola")
+        add_message(interaction, "out", "Listo", status="failed", error="")
+        add_message(interaction, "out", "Listo", status="queued")
+        for kind in ("note", "transfer"):
+            session.add(
+                Note(
+                    interaction_id=interaction.id,
+                    kind=kind,
+                    body="Consulta",
+                    author_id=agent_id,
+                    author_name="Alice Agent",
+                )
+            )
+        dialer = Dialer(name="Boletín", campaign_id=campaign.id, state="paused")
+        session.add(dialer)
+        session.flush()
+        dialer_list = DialerList(
+            dialer_id=dialer.id, name="Clientes", accepted_rows=2, refused_rows=0
+        )
+        session.add(dialer_list)
+        session.flush()
+        for line, state in ((2, "sent"), (3, "interrupted")):
+            session.add(
+                DialerRecord(
+                    list_id=dialer_list.id, line=line, email="cliente@example.org", state=state
+                )
+            )
+        entry = BlacklistEntry(address="cliente@example.org", source="unsubscribe", reason="")
+        session.add(entry)
+        session.commit()
+        yield Seeded(agent_id, interaction.id, dialer.id, dialer_list.id, entry.id)
+
+
+def _as(app: Flask, who: str) -> FlaskClient:
+    client = app.test_client()
+    login(client, app, USERS[who][0])
+    return client
+
+
+def _english_in(client: FlaskClient, urls: list[str]) -> dict[str, list[str]]:
+    left = {}
+    for url in urls:
+        response = client.get(url, headers=SPANISH)
+        assert response.status_code == 200, url
+        found = _english_left(response.get_data(True)) - DATA - KEPT
+        if found:
+            left[url] = sorted(found)
+    return left
+
+
+def test_the_agent_portal_has_no_english_left(app: Flask, seeded: Seeded) -> None:
+    urls = [
+        "/ucmail/agent/",
+        f"/ucmail/agent/?open={seeded.interaction_id}",
+        f"/ucmail/agent/?open={seeded.interaction_id}&compose=reply",
+        f"/ucmail/agent/?open={seeded.interaction_id}&compose=forward",
+        "/ucmail/agent/?q=Consulta",
+        "/ucmail/agent/?q=nada",
+        "/ucmail/agent/new",
+    ]
+    assert not _english_in(_as(app, "agent1"), urls)
+
+
+def test_the_supervision_screens_have_no_english_left(app: Flask, seeded: Seeded) -> None:
+    agent = f"/ucmail/supervision/agents/{seeded.agent_id}"
+    urls = [
+        "/ucmail/supervision/",
+        f"{agent}/info",
+        f"{agent}/spy",
+        f"{agent}/screen",
+        f"{agent}/interactions",
+    ]
+    assert not _english_in(_as(app, "supervisor"), urls)
+
+
+def test_the_recordings_have_no_english_left(app: Flask, seeded: Seeded) -> None:
+    urls = [
+        "/ucmail/recordings/",
+        "/ucmail/recordings/?start=nope",
+        "/ucmail/recordings/?email=nadie",
+        f"/ucmail/recordings/{seeded.interaction_id}",
+    ]
+    assert not _english_in(_as(app, "supervisor"), urls)
+
+
+def test_the_dialer_screens_have_no_english_left(app: Flask, seeded: Seeded) -> None:
+    urls = [
+        "/ucmail/dialer/",
+        f"/ucmail/dialer/{seeded.dialer_id}/edit",
+        f"/ucmail/dialer/{seeded.dialer_id}",
+        f"/ucmail/dialer/lists/{seeded.list_id}",
+        f"/ucmail/dialer/lists/{seeded.list_id}?state=all",
+        f"/ucmail/dialer/lists/{seeded.list_id}/delete",
+        "/ucmail/dialer/monitor",
+        "/ucmail/dialer/blacklist",
+        f"/ucmail/dialer/blacklist/{seeded.entry_id}/remove",
+    ]
+    assert not _english_in(_as(app, "supervisor"), urls)
+
+
+def test_the_catalog_is_what_these_tests_compare_with() -> None:
+    """Guards the comparison itself: a word of one of these pages is in the catalog."""
+    assert "supervisión" in words(" ".join(spanish_texts()))
