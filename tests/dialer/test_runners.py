@@ -16,6 +16,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -32,8 +33,6 @@ from ucmail_ext.services import locks
 from ucmail_ext.services.dialer import dialers as dialer_service
 from ucmail_ext.services.dialer import recovery as dialer_recovery
 from ucmail_ext.services.dialer import runners
-
-pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 # A paced dialer (at most 200 messages/s for all runners together) so that a list
@@ -159,6 +158,7 @@ def _records(app: Flask, list_id: int) -> list[DialerRecord]:
         return records
 
 
+@pytest.mark.integration
 def test_play_starts_two_runners_that_share_the_list_and_its_pace(cluster) -> None:
     app, workers = cluster
     total = 1200
@@ -190,6 +190,7 @@ def test_play_starts_two_runners_that_share_the_list_and_its_pace(cluster) -> No
     assert span >= 0.9 * (total - 1) * SECONDS_BETWEEN, span
 
 
+@pytest.mark.integration
 def test_a_runner_killed_mid_list_is_replaced_by_the_beat(cluster) -> None:
     app, workers = cluster
     total = 4000
@@ -230,3 +231,68 @@ def test_a_runner_killed_mid_list_is_replaced_by_the_beat(cluster) -> None:
     replacement = workers.runs(idle)
     in_a_slot = [run for run in replacement if run["slot"] is not None]
     assert sum(run["counts"].get("sent", 0) for run in in_a_slot) > 0, replacement
+
+
+# --------------------------------------------------------------------------- slots
+
+
+def _queued_slots(list_id: int) -> list[str]:
+    """Slots a runner was queued for within the last lease (``runners.start``'s markers)."""
+    names = locks.held_names(f"{runners.START_PREFIX}{list_id}:")
+    return [name.rsplit(":", 1)[1] for name in names]
+
+
+def _played(app: Flask, port: int, rows: int = 5) -> int:
+    app.config["UCMAIL_DISPATCH"] = "off"  # the queued runners are looked at, not run
+    list_id = _list(app, port, rows)
+    with app.app_context():
+        assert dialer_service.play_list(list_id, None, "1").ok
+    return list_id
+
+
+def test_play_queues_two_runners_on_postgresql_and_one_on_sqlite(any_app, sink) -> None:
+    list_id = _played(any_app, sink.port)
+    with any_app.app_context():
+        postgresql = db.engine.dialect.name == "postgresql"
+        assert _queued_slots(list_id) == (["0", "1"] if postgresql else ["0"])
+
+
+def test_the_beat_starts_only_the_slot_whose_runner_is_gone(make_app, sink) -> None:
+    app = make_app("postgresql", UCMAIL_DIALER_TICK=0.4)  # slot leases of 1.2 s
+    list_id = _played(app, sink.port)
+    with app.app_context():
+        alive = locks.acquire(runners.slot_name(list_id, 0), 60)
+        assert alive is not None
+        wait_until(lambda: not _queued_slots(list_id), 60, "Play's markers expire")
+
+        assert dialer_recovery.tick() == [list_id]
+        assert _queued_slots(list_id) == ["1"]
+        assert dialer_recovery.tick() == []  # already queued: not again within its lease
+        alive.release()
+
+
+def test_a_runner_finding_every_slot_taken_sends_nothing(make_app, sink) -> None:
+    app = make_app("postgresql", UCMAIL_DIALER_TICK=0.4)
+    list_id = _played(app, sink.port)
+    with app.app_context():
+        held = [locks.acquire(runners.slot_name(list_id, slot), 60) for slot in (0, 1)]
+        run = runners.run_slot(list_id, 0)
+        assert (run.slot, run.result.outcome) == (None, "busy")
+        assert helpers.states(list_id) == {"pending": 5} and sink.count == 0
+        for lease in held:
+            lease.release()
+
+
+def test_a_runner_waits_for_a_slot_its_predecessor_is_leaving(make_app, sink) -> None:
+    """A handoff queues the next task before the old one lets its slot go."""
+    app = make_app("postgresql", UCMAIL_DIALER_TICK=5)  # the wait lasts a 15 s lease
+    list_id = _played(app, sink.port)
+    with app.app_context():
+        held = [locks.acquire(runners.slot_name(list_id, slot), 60) for slot in (0, 1)]
+        leaving = threading.Timer(0.3, held[1].release)
+        leaving.start()
+        run = runners.run_slot(list_id)
+        leaving.join()
+        held[0].release()
+        assert (run.slot, run.result.outcome) == (1, "done")
+        assert helpers.states(list_id) == {"sent": 5} and sink.count == 5
