@@ -195,6 +195,29 @@ def test_a_try_later_from_one_domain_slows_that_domain_only(ctx) -> None:
 
 
 @pytest.mark.integration
+def test_without_limits_a_recipient_try_later_still_slows_only_its_domain(ctx) -> None:
+    """No domain limit set: a throttle on RCPT is the recipient domain's (a relay's own
+    rate limit refuses MAIL FROM, tests/dialer/test_throttle.py), so the run starts
+    pacing that domain alone."""
+    with DomainRelay(burst=2, window=0.5) as relay:
+        dialer_id = _dialer(relay.port, "")
+        rows = _rows("slow.example", 12, 1) + _rows("fast.example", 40)
+        report = upload(dialer_id, csv_text(rows), subject="Hi ${name}")
+        assert dialer_service.play_list(report.list_id, None, "1").ok
+
+        _assert_sent_once(relay, report.list_id, 52)
+        assert relay.throttled > 0
+        order = relay.domains()
+        last_fast = max(i for i, d in enumerate(order) if d == "fast.example")
+        assert order[last_fast + 1 :] and set(order[last_fast + 1 :]) == {"slow.example"}
+        db.session.expire_all()
+        assert db.session.get(Dialer, dialer_id).pace_interval == 0.0
+        slow = db.session.query(DialerDomain).filter_by(dialer_id=dialer_id).one()
+        assert (slow.domain, slow.per_minute) == ("slow.example", 0)
+        assert slow.pace_interval > 0 and slow.throttled_at is not None
+
+
+@pytest.mark.integration
 def test_paced_domains_are_sent_side_by_side_not_one_after_the_other(ctx) -> None:
     """Each domain at its own pace at the same time: the list takes as long as its
     slowest domain, not the sum of them."""

@@ -267,9 +267,13 @@ class Delivery:
             )
             return
         self.journal.not_delivered(prepared.record_id)
-        if self.per_domain and is_throttling(result.code, result.text):
+        if is_throttling(result.code, result.text) and (self.per_domain or result.refused):
+            # The recipient was refused (RCPT), or the dialer paces per domain: the
+            # recipient's domain asked, so only it slows down; from now on this run
+            # paces per domain (the runner books the domain's slots).
             with self._lock:
                 self.throttled_domains[prepared.to.rpartition("@")[2].lower()] = result.text
+            self.per_domain = True
             self.outcomes.append(throttled(claimed, result, prepared.message_id))
             return
         if is_throttling(result.code, result.text):

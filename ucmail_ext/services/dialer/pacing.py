@@ -38,7 +38,9 @@ limit set the dialer paces per domain (``DomainPacing``):
 - a "try later" (421/451 x.7.x) for a recipient slows that recipient's domain only:
   the record goes back unsent, the domain's interval backs off, the batch goes on.
 
-Without any domain limit a "try later" is read as the relay's, as before.
+Without any domain limit, a "try later" to the recipient (RCPT refused) is the
+domain's and turns this on for the run; one to the sender or the message (MAIL
+FROM, DATA: Postfix's own rate limit) is the relay's, and slows the list as before.
 """
 
 from __future__ import annotations
@@ -315,10 +317,13 @@ class DomainPacing:
     def __init__(self, session: Session, dialer_id: int, horizon: float) -> None:
         self.dialer_id = dialer_id
         self.horizon = max(horizon, 0.05)
+        # On with a limit set, or a pace learnt from a domain's "try later" (which
+        # turns it on during a run too: a recipient refused with a throttle).
         self.enabled = bool(
             session.scalar(
                 select(func.count(DOMAINS.c.id)).where(
-                    DOMAINS.c.dialer_id == dialer_id, DOMAINS.c.per_minute > 0
+                    DOMAINS.c.dialer_id == dialer_id,
+                    (DOMAINS.c.per_minute > 0) | (DOMAINS.c.pace_interval > 0),
                 )
             )
         )

@@ -597,7 +597,8 @@ class _Runner:
         self.sent_total += accepted
         delivery = self.delivery
         booking = self.booking
-        if delivery is not None and delivery.per_domain:
+        if delivery is not None and delivery.per_domain and self.domains is not None:
+            self.domains.enabled = True
             self._adapt_domains(done, delivery)
         if delivery is not None and delivery.throttled.is_set():
             delivery.throttled.clear()
