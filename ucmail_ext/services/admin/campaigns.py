@@ -963,7 +963,7 @@ def _shared_mailbox_warnings(campaign: Campaign) -> list[str]:
     others = campaigns_on_same_mailbox(campaign)
     if not others:
         return []
-    names = ", ".join(f"“{other.name}”" for other in others)
+    names = ", ".join(repr(other.name) for other in others)
     return [
         gettext(
             "Saved, but this mailbox (%(login)s on %(host)s) is also read by %(names)s: "

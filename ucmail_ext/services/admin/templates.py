@@ -264,7 +264,7 @@ def _check_uses(values: TemplateValues, current: Template, errors: dict[str, str
         errors.setdefault(
             key,
             gettext(
-                "Campaign “%(name)s” uses this template as its %(use)s. %(problem)s",
+                "Campaign '%(name)s' uses this template as its %(use)s. %(problem)s",
                 name=campaign.name,
                 use=str(KINDS[kind].label).lower(),
                 problem=variables_message(kind, bad),
