@@ -350,6 +350,15 @@ def _jinja_ngettext(context: Context, singular: str, plural: str, n: int) -> str
     return domain.get_translations().ungettext(singular, plural, n)
 
 
+@pass_context
+def _jinja_pgettext(context: Context, msgctxt: str, string: str) -> str:
+    """``pgettext("message", "Sent")``: one English word, two meanings (a message sent,
+    a column of sent records), each translated on its own."""
+    if not _is_ucmail_template(context):
+        return _host_translations().upgettext(msgctxt, string)
+    return domain.get_translations().upgettext(msgctxt, string)
+
+
 FILTERS: dict[str, Callable[..., str]] = {
     "uc_datetime": format_datetime,
     "uc_date": format_date,
@@ -368,7 +377,7 @@ def install_jinja(app: Flask) -> None:
     if "jinja2.ext.InternationalizationExtension" not in env.extensions:
         env.add_extension("jinja2.ext.i18n")
     env.install_gettext_callables(  # type: ignore[attr-defined]
-        gettext=_jinja_gettext, ngettext=_jinja_ngettext, newstyle=True
+        gettext=_jinja_gettext, ngettext=_jinja_ngettext, newstyle=True, pgettext=_jinja_pgettext
     )
     env.globals["gettext"]._ucmail = True
     env.filters.update(FILTERS)

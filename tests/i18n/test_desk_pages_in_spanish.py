@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.fixtures.app import USERS, create_users, login
+from tests.fixtures.app import USERS, login
 from tests.i18n.helpers import SPANISH, spanish_texts, words
 from tests.i18n.test_pages_in_spanish import KEPT, _english_left
 from tests.supervision.factories import (
@@ -41,8 +42,7 @@ class Seeded:
 
 
 @pytest.fixture
-def seeded(app: Flask) -> Iterator[Seeded]:
-    users = create_users(app)
+def seeded(app: Flask, users: dict[str, Any]) -> Iterator[Seeded]:
     agent_id = str(users["agent1"].id)
     with app.app_context():
         session = get_state().session
@@ -157,3 +157,12 @@ def test_the_dialer_screens_have_no_english_left(app: Flask, seeded: Seeded) -> 
 def test_the_catalog_is_what_these_tests_compare_with() -> None:
     """Guards the comparison itself: a word of one of these pages is in the catalog."""
     assert "supervisión" in words(" ".join(spanish_texts()))
+
+
+def test_ucmail_templates_can_give_a_word_its_context(app: Flask) -> None:
+    """``pgettext``: "Sent" over a message and "Sent" over a column of counts are two
+    entries of the catalog (Spanish says "Enviado" and "Enviados")."""
+    template = app.jinja_env.from_string('{{ pgettext("message", "Sent") }}')
+    template.name = "ucmail/recordings/view.html"
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        assert template.render() == "Sent"

@@ -27,8 +27,9 @@
     var text = Array.isArray(forms) && forms[index] ? forms[index] : (n === 1 ? singular : plural);
     return fill(text, values);
   }
+  // ucmail's own language first: a host layout may say lang="en" around a Spanish page.
   function lang() {
-    return document.documentElement.getAttribute("lang") || "en";
+    return (el && el.getAttribute("data-lang")) || document.documentElement.getAttribute("lang") || "en";
   }
   window.ucmailI18n = { gettext: gettext, ngettext: ngettext, lang: lang };
 })();
