@@ -278,3 +278,20 @@ def test_domain_limits_hold_across_two_workers_on_postgresql(make_app, tmp_path)
         assert max(i for i, d in enumerate(order) if d == "free.example") < max(
             i for i, d in enumerate(order) if d == "b.example"
         )
+
+
+def test_monitoring_names_the_domains_held_back_while_running(ctx, sink) -> None:
+    dialer_id = _dialer(sink.port, "gmail.com 100/min\nyahoo.com 30/min")
+    report = upload(dialer_id, csv_text(_rows("gmail.com", 2)), subject="x")
+    ctx.config["UCMAIL_DISPATCH"] = "off"
+    assert dialer_service.play_list(report.list_id, None, "1").ok
+    # What a "try later" from gmail.com leaves: 1.5 s a message, below its 100/min.
+    db.session.query(DialerDomain).filter_by(domain="gmail.com").update({"pace_interval": 1.5})
+    db.session.commit()
+
+    [row] = dialer_service.monitor(None)
+    assert row.pace_note == "gmail.com throttled, current rate 40/min"
+    assert dialer_service.list_progress(report.list_id, None).pace_note == row.pace_note
+    assert dialer_service.stop_list(report.list_id, None, "1").ok
+    [stopped] = dialer_service.monitor(None)
+    assert stopped.pace_note == ""

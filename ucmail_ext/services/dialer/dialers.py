@@ -506,9 +506,18 @@ def _counts(list_ids: list[int]) -> dict[int, dict[str, int]]:
 
 
 def _progress(
-    dialer_list: DialerList, counts: dict[str, int], campaign: Campaign | None, open_now: bool
+    dialer_list: DialerList,
+    counts: dict[str, int],
+    campaign: Campaign | None,
+    open_now: bool,
+    domain_note: str = "",
 ) -> ListProgress:
     dialer = dialer_list.dialer
+    relay_note = pacing.note(
+        dialer.state, float(dialer.seconds_between or 0), float(dialer.pace_interval or 0)
+    )
+    if dialer.state != "running":
+        domain_note = ""
     return ListProgress(
         list_id=dialer_list.id,
         name=dialer_list.name,
@@ -533,9 +542,7 @@ def _progress(
         seen=counts.get("_seen", 0),
         interrupted=counts.get("interrupted", 0),
         clicked=counts.get("_clicked", 0),
-        pace_note=pacing.note(
-            dialer.state, float(dialer.seconds_between or 0), float(dialer.pace_interval or 0)
-        ),
+        pace_note="; ".join(note for note in (relay_note, domain_note) if note),
     )
 
 
@@ -564,12 +571,14 @@ def progress_of(lists: list[DialerList]) -> list[ListProgress]:
         for campaign in session.scalars(select(Campaign).where(Campaign.id.in_(campaign_ids)))
     }
     open_now = dialers_open(dialers.values())
+    domain_notes = pacing.domain_notes(session, list(dialers))
     return [
         _progress(
             item,
             counts[item.id],
             campaigns.get(dialers[item.dialer_id].campaign_id),
             open_now[item.dialer_id],
+            domain_notes.get(item.dialer_id, ""),
         )
         for item in lists
     ]

@@ -471,16 +471,20 @@ class DomainPacing:
             )
 
 
-def domain_notes(session: Session, dialer_id: int) -> list[str]:
-    """What the screens say about domains the dialer is holding back."""
+def domain_notes(session: Session, dialer_ids: Sequence[int]) -> dict[int, str]:
+    """What the screens say about the domains each dialer is holding back (one query):
+    those whose "try later" slowed them below their limit, with the current rate."""
+    notes: dict[int, list[str]] = {}
+    if not dialer_ids:
+        return {}
     rows = session.execute(
-        select(DOMAINS.c.domain, DOMAINS.c.per_minute, DOMAINS.c.pace_interval)
-        .where(DOMAINS.c.dialer_id == dialer_id)
+        select(DOMAINS.c.dialer_id, DOMAINS.c.domain, DOMAINS.c.per_minute, DOMAINS.c.pace_interval)
+        .where(DOMAINS.c.dialer_id.in_(list(dialer_ids)), DOMAINS.c.pace_interval > 0)
         .order_by(DOMAINS.c.domain)
     )
-    notes = []
-    for domain, limit, learnt in rows:
-        floor = domain_floor(int(limit or 0))
-        if float(learnt or 0) > floor:
-            notes.append(f"{domain} throttled, current rate {per_minute(learnt)}/min")
-    return notes
+    for dialer_id, domain, limit, learnt in rows:
+        if float(learnt) > domain_floor(int(limit or 0)):
+            notes.setdefault(dialer_id, []).append(
+                f"{domain} throttled, current rate {per_minute(float(learnt))}/min"
+            )
+    return {dialer_id: "; ".join(items) for dialer_id, items in notes.items()}
