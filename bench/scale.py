@@ -19,6 +19,9 @@
   1, to the same sink: what the sink and the machine allow at all),
   ``dialer_machine_cpu_busy_pct`` (all cores, during the two-worker run) and
   ``dialer_worker_cpu_per_s`` (CPU seconds each worker used per second of the run).
+  ``dialer_relay_10ms_2_workers_ratio``: the same ratio against a sink that answers
+  each message after 10 ms (a relay across a network): one connection per runner is
+  then bound by the wire, not by the sink's CPU, so it shows what a second runner adds.
 
 Every Celery queue gets a name private to the run, so workers of other runs or
 tests on the same Redis never take these tasks. New figures (IDLE, ...) are a
@@ -47,6 +50,10 @@ from bench.common import bench_app, database_url, emit
 from tests.fixtures.servers import DovecotServer, SmtpSinkProcess, redis_base_url, require_redis
 
 BENCH = "scale"
+# The same two runs against a sink that answers each message after this long, as a
+# relay across a network does: there the sink's CPU is not the limit, the wire is.
+RELAY_LATENCY = 0.01
+RELAY_MESSAGES = 1000
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-secret"
 READY_TIMEOUT = 180.0
@@ -373,6 +380,10 @@ def dialer_workers(args: argparse.Namespace, workdir: str) -> None:
                     _send_list(app, cluster, sink, workers[:1], min(count, 500))  # warm-up
                     one, _, _ = _send_list(app, cluster, sink, workers[:1], count)
                     two, busy, used = _send_list(app, cluster, sink, workers, count)
+                    with SmtpSinkProcess(latency=RELAY_LATENCY) as relay:
+                        relay_count = min(count, RELAY_MESSAGES)
+                        relay_one, _, _ = _send_list(app, cluster, relay, workers[:1], relay_count)
+                        relay_two, _, _ = _send_list(app, cluster, relay, workers, relay_count)
         finally:
             cluster.close()
     emit(BENCH, "dialer_1_worker_msgs_per_s", one, "msgs/s")
@@ -386,6 +397,10 @@ def dialer_workers(args: argparse.Namespace, workdir: str) -> None:
     for n, value in enumerate(per_worker):
         emit(BENCH, f"dialer_worker{n}_cpu_per_s", value, "cpu-s/s")
     emit(BENCH, "dialer_sink_cpu_per_s", sink_cpu, "cpu-s/s")
+    ms = int(RELAY_LATENCY * 1000)
+    emit(BENCH, f"dialer_relay_{ms}ms_1_worker_msgs_per_s", relay_one, "msgs/s")
+    emit(BENCH, f"dialer_relay_{ms}ms_2_workers_msgs_per_s", relay_two, "msgs/s")
+    emit(BENCH, f"dialer_relay_{ms}ms_2_workers_ratio", relay_two / relay_one, "x")
 
 
 FIGURES: dict[str, Callable[[argparse.Namespace, str], None]] = {
