@@ -100,3 +100,11 @@ def dialer_record(campaign: Campaign, email: str = "cliente@example.org") -> Dia
 
 def unsubscribe_path(record: DialerRecord) -> str:
     return f"/ucmail/tracking/u/{make_token('unsubscribe', record.id)}"
+
+
+def make_member(campaign: Campaign, agent_id: str) -> None:
+    from ucmail_ext.models import Member
+
+    session = get_state().session
+    session.add(Member(campaign_id=campaign.id, agent_id=agent_id))
+    session.commit()

@@ -110,3 +110,38 @@ def test_a_spanish_campaigns_customer_rates_and_unsubscribes_in_spanish(
     page.get_by_role("button", name="Darse de baja").click()
     expect(page.locator("h1")).to_have_text("Te diste de baja")
     _shot(page, "unsubscribed")
+
+
+KEYS = {"ctrl", "enter", "esc", "shift"}  # key caps, as printed on the keyboard
+
+
+@pytest.mark.parametrize(
+    ("who", "screens"),
+    [
+        ("agent1", [("portal", "/ucmail/agent/"), ("recordings", "/ucmail/recordings/")]),
+        (
+            "supervisor",
+            [
+                ("supervision", "/ucmail/supervision/"),
+                ("dialer", "/ucmail/dialer/"),
+                ("dialer-monitor", "/ucmail/dialer/monitor"),
+            ],
+        ),
+    ],
+)
+def test_agents_and_supervisors_whose_browser_is_spanish_work_in_spanish(
+    spanish_page: Any, live_server: str, app: Flask, users: Any, who: str, screens: list
+) -> None:
+    """The live screens too, after their scripts have filled them in."""
+    from tests.i18n.helpers import make_member
+
+    with app.app_context():
+        make_member(spanish_campaign("Ventas"), str(users["agent1"].id))
+    page = spanish_page
+    browser_login(page, live_server, USERS[who][0], TEST_PASSWORD)
+    for name, path in screens:
+        page.goto(live_server + path)
+        page.wait_for_load_state("networkidle")
+        left = _english_left(page.content()) - KEYS
+        assert not left, f"{path}: English left {sorted(left)}"
+        _shot(page, name)
