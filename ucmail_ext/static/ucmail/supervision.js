@@ -25,6 +25,12 @@
   function orDash(value, format) {
     return value === null || value === undefined ? "—" : (format ? format(value) : String(value));
   }
+  // A stored time (UTC, ISO, maybe without its zone) in the browser's zone and ucmail's language.
+  var TIME = new Intl.DateTimeFormat(window.ucmailI18n.lang(), { dateStyle: "medium", timeStyle: "medium" });
+  function when(iso) {
+    var moment = new Date(/(Z|[+-]\d\d:?\d\d)$/.test(iso) ? iso : iso + "Z");
+    return isNaN(moment.getTime()) ? iso : TIME.format(moment);
+  }
   function percent(value) { return Number(value).toFixed(1) + " %"; }
   function ratingText(ratings) {
     if (!ratings) return "—";
@@ -251,7 +257,7 @@
       var box = el("article", "sv-message " + m.direction);
       box.setAttribute("data-message-id", m.id);
       var who = m.from_name ? m.from_name + " <" + m.from_addr + ">" : m.from_addr;
-      var at = m.at.replace("T", " ").slice(0, 19);
+      var at = when(m.at);
       var meta = m.direction === "in"
         ? gettext("Received %(at)s · from %(from)s · to %(to)s", { at: at, from: who, to: m.to_addrs })
         : gettext("Sent (%(status)s) %(at)s · from %(from)s · to %(to)s",
