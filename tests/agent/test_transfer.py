@@ -252,3 +252,20 @@ def test_a_supervisor_reassigns_an_agents_interaction_from_supervision(
         ).status_code
         == 403
     )
+
+
+def test_a_reassign_without_a_target_explains_itself(floor: Floor, client_for) -> None:  # type: ignore[no-untyped-def]
+    interaction_id = assigned(floor, floor.agent1, "Stuck")
+    supervisor = client_for("supervisor")
+
+    refused = post(
+        supervisor,
+        floor.app,
+        f"/ucmail/supervision/interactions/{interaction_id}/reassign",
+        {"target": "nowhere", "agent": floor.agent1},
+        follow_redirects=True,
+    )
+
+    assert refused.status_code == 200
+    assert "Not reassigned: choose an agent or a queue" in refused.get_data(True)
+    assert reload(Interaction, interaction_id).agent_id == floor.agent1

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from ucmail_ext.extension import get_state
+from ucmail_ext.i18n import gettext as _
 from ucmail_ext.models import (
     AgentState,
     Campaign,
