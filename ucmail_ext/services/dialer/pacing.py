@@ -380,7 +380,12 @@ class DomainPacing:
             if interval <= 0:
                 continue
             ids = by_domain[domain]
-            start = max(float(epoch or 0.0), now)
+            # A next slot that passed less than one interval ago is kept: the claim
+            # came late (a busy machine), and booking from now would lose that time
+            # at every batch. One older than that means the domain was idle.
+            recent = now - interval
+            start = float(epoch or 0.0)
+            start = start if start > recent else now
             count = min(len(ids), max(1, int((until - start) / interval) + 1))
             current = DOMAINS.c.slot_epoch
             end = session.execute(
@@ -390,7 +395,7 @@ class DomainPacing:
                     DOMAINS.c.domain == domain,
                     current <= now + self.horizon,
                 )
-                .values(slot_epoch=case((current > now, current), else_=now) + interval * count)
+                .values(slot_epoch=case((current > recent, current), else_=now) + interval * count)
                 .returning(DOMAINS.c.slot_epoch)
             ).scalar_one_or_none()
             if end is None:
