@@ -9,8 +9,9 @@
     stopped: gettext("stopped"), running: gettext("running"), paused: gettext("paused"),
     inactive: gettext("inactive"), active: gettext("active"), done: gettext("done")
   };
+  var ONE_DECIMAL = new Intl.NumberFormat(window.ucmailI18n.lang(), { minimumFractionDigits: 1, maximumFractionDigits: 1 });
   function shown(key, data) {
-    if (key === "percent") return Number(data.percent).toFixed(1);
+    if (key === "percent") return ONE_DECIMAL.format(Number(data.percent));
     if (key === "state" || key === "dialer_state") return STATE_NAMES[data[key]] || data[key];
     return data[key];
   }

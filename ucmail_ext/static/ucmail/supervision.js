@@ -31,14 +31,15 @@
     var moment = new Date(/(Z|[+-]\d\d:?\d\d)$/.test(iso) ? iso : iso + "Z");
     return isNaN(moment.getTime()) ? iso : TIME.format(moment);
   }
-  function percent(value) { return Number(value).toFixed(1) + " %"; }
+  var ONE_DECIMAL = new Intl.NumberFormat(window.ucmailI18n.lang(), { minimumFractionDigits: 1, maximumFractionDigits: 1 });
+  function percent(value) { return ONE_DECIMAL.format(Number(value)) + " %"; }
   function ratingText(ratings) {
     if (!ratings) return "—";
     var count = ratings.count !== undefined ? ratings.count : ratings.total;
     var average = ratings.average !== undefined ? ratings.average : ratings.avg;
     if (!count) return "—";
     if (average === null || average === undefined) return String(count);
-    return gettext("%(count)s (avg %(average)s)", { count: count, average: Number(average).toFixed(1) });
+    return gettext("%(count)s (avg %(average)s)", { count: count, average: ONE_DECIMAL.format(Number(average)) });
   }
   function row(cells) {
     var tr = document.createElement("tr");
