@@ -3,6 +3,7 @@ English left: every word is in the Spanish catalog, or is seeded data or a kept 
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +12,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.agent.conftest import Floor, post
+from tests.agent.helpers import assigned
 from tests.fixtures.app import USERS, login
+from tests.fixtures.servers import SmtpSink
 from tests.i18n.helpers import SPANISH, spanish_texts, words
 from tests.i18n.test_pages_in_spanish import KEPT, _english_left
 from tests.supervision.factories import (
@@ -22,6 +26,7 @@ from tests.supervision.factories import (
     online,
 )
 from ucmail_ext.extension import get_state
+from ucmail_ext.mail.rich import RichBodyError, rich_body
 from ucmail_ext.models import BlacklistEntry, Dialer, DialerList, DialerRecord, Note
 
 # The seeded rows' own words (a dialer's and a list's names, a close reason), key names
@@ -166,3 +171,35 @@ def test_ucmail_templates_can_give_a_word_its_context(app: Flask) -> None:
     template.name = "ucmail/recordings/view.html"
     with app.test_request_context(headers={"Accept-Language": "en"}):
         assert template.render() == "Sent"
+
+
+def test_a_pasted_image_error_says_what_went_wrong_in_words_and_in_a_reason() -> None:
+    with pytest.raises(RichBodyError) as caught:
+        rich_body('<img src="data:image/png;base64,not*base64">', "ucmail.test", 1000)
+    assert caught.value.reason == "unreadable"
+    assert "could not be read" in str(caught.value)
+
+
+def test_an_oversized_pasted_image_is_refused_in_the_agents_language(
+    floor: Floor, client_for: Any, smtp_sink: SmtpSink
+) -> None:
+    floor.app.config["UCMAIL_MAX_ATTACHMENT_BYTES"] = 10
+    interaction_id = assigned(floor, floor.agent1, "Consulta")
+    pixel = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 64).decode()
+    answer = post(
+        client_for("agent1"),
+        floor.app,
+        f"/ucmail/agent/interactions/{interaction_id}/send",
+        {
+            "kind": "reply",
+            "to": "cliente@example.org",
+            "subject": "Re: Consulta",
+            "body": "Mire",
+            "body_html": f'<p>Mire</p><img src="data:image/png;base64,{pixel}">',
+        },
+        headers=SPANISH,
+    )
+    assert answer.status_code == 400
+    page = answer.get_data(as_text=True)
+    assert 'id="error-body"' in page
+    assert "a pasted image is larger than" not in page

@@ -30,7 +30,15 @@ _EXTENSIONS = {"image/png": "png", "image/gif": "gif", "image/jpeg": "jpg", "ima
 
 
 class RichBodyError(ValueError):
-    """Something the agent put in the editor cannot be sent (the message says what)."""
+    """Something the agent put in the editor cannot be sent (the message says what).
+
+    ``reason`` ("unreadable", "too_large", "too_many") lets a caller word it in the
+    agent's language; the message itself is English.
+    """
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -60,13 +68,18 @@ def rich_body(html: str, cid_domain: str, max_image_bytes: int) -> RichBody:
         try:
             data = base64.b64decode(re.sub(r"\s+", "", unescape(match.group(2))), validate=True)
         except (binascii.Error, ValueError):
-            raise RichBodyError("a pasted image could not be read; paste it again") from None
+            raise RichBodyError(
+                "a pasted image could not be read; paste it again", "unreadable"
+            ) from None
         if len(data) > max_image_bytes:
             raise RichBodyError(
-                f"a pasted image is larger than {max_image_bytes // 1024} KB; attach it as a file"
+                f"a pasted image is larger than {max_image_bytes // 1024} KB; attach it as a file",
+                "too_large",
             )
         if len(images) >= MAX_INLINE_IMAGES:
-            raise RichBodyError(f"at most {MAX_INLINE_IMAGES} pasted images per message")
+            raise RichBodyError(
+                f"at most {MAX_INLINE_IMAGES} pasted images per message", "too_many"
+            )
         digest = hashlib.sha256(data).hexdigest()[:12]
         cid = f"img{len(images) + 1}.{digest}.{secrets.token_hex(4)}@{cid_domain}"
         filename = f"image{len(images) + 1}.{_EXTENSIONS[content_type]}"

@@ -31,7 +31,7 @@ from ucmail_ext.i18n import ngettext
 from ucmail_ext.mail.headers import HeaderInjectionError, check_header_value, is_valid_address
 from ucmail_ext.mail.parse import html_to_text, normalize_message_id, safe_filename
 from ucmail_ext.mail.render import render
-from ucmail_ext.mail.rich import RichBody, RichBodyError, rich_body
+from ucmail_ext.mail.rich import MAX_INLINE_IMAGES, RichBody, RichBodyError, rich_body
 from ucmail_ext.mail.sanitize import sanitize_html
 from ucmail_ext.mail.thread import new_message_id, quote_history, strip_reply_prefixes
 from ucmail_ext.mail.thread import subject_token as token_for
@@ -561,6 +561,17 @@ def _forwarded(source: Message | None) -> list[Attachment]:
     ]
 
 
+def _rich_body_error(exc: RichBodyError, limit: int) -> str:
+    """The editor's problem in the agent's language (mail/ words it in English)."""
+    if exc.reason == "unreadable":
+        return _("a pasted image could not be read; paste it again")
+    if exc.reason == "too_large":
+        return _("a pasted image is larger than %(kb)s KB; attach it as a file", kb=limit // 1024)
+    if exc.reason == "too_many":
+        return _("at most %(max)s pasted images per message", max=MAX_INLINE_IMAGES)
+    return str(exc)
+
+
 def _rich(composed: Composed) -> RichBody | None:
     """The formatted body, sanitized like inbound mail; None when the agent sent plain text."""
     if not (composed.body_html or "").strip():
@@ -569,7 +580,7 @@ def _rich(composed: Composed) -> RichBody | None:
     try:
         rich = rich_body(composed.body_html, links.message_id_domain(), limit)
     except RichBodyError as exc:
-        raise ComposeError({"body": str(exc)}) from None
+        raise ComposeError({"body": _rich_body_error(exc, limit)}) from None
     if not rich.text.strip() and not rich.images and (composed.body or "").strip():
         return None  # an editor that lost its content: the plain text is the message
     return rich
