@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import MetaData, Table, create_engine, insert, inspect, text
 
 from ucmail_ext import migrations
 from ucmail_ext.models import Base
@@ -86,3 +87,37 @@ def test_host_autogenerate_never_proposes_dropping_ucmail_tables(tmp_path):
     script = versions[0].read_text()
     assert "host_note" in script
     assert "ucmail_" not in script
+
+
+def _filler(column, index: int):
+    """A value of the column's type, enough to insert a row as 0001 defined it."""
+    python_type = column.type.python_type
+    if python_type is bool:
+        return False
+    if python_type in (int, float):
+        return index
+    if python_type is datetime:
+        return datetime(2026, 1, 1, tzinfo=UTC)
+    return f"v{index}"
+
+
+@pytest.mark.integration
+def test_rows_stored_before_0002_get_the_models_defaults(engine):
+    """Columns added to existing tables must not leave old rows without a value."""
+    migrations.upgrade(engine, "0001")
+    campaign = Table("ucmail_campaign", MetaData(), autoload_with=engine)
+    row = {
+        column.name: _filler(column, index)
+        for index, column in enumerate(campaign.columns)
+        if not column.nullable and not column.primary_key
+    }
+    with engine.begin() as conn:
+        conn.execute(insert(campaign).values(**row))
+    migrations.upgrade(engine)
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT * FROM ucmail_campaign")).mappings().one()
+    assert stored["auth_method"] == "password"
+    assert stored["language"] == "en"
+    assert stored["dkim_enabled"] in (False, 0)
+    assert stored["offline_requeue_minutes"] == 0 and stored["dispositions"] == ""
+    migrations.downgrade(engine, "base")
