@@ -1,15 +1,12 @@
 """The stored mailbox password only ever goes to the server it was saved for.
 
-A "recorder" here is a plain loopback socket server that speaks just enough SMTP to
-be offered a login, and keeps every byte it is sent: had the stored password been
-sent to it, it would be in those bytes (AUTH PLAIN carries it in base64).
+A "recorder" (tests/fixtures/recorder.py) is a loopback server that offers a login
+and keeps every byte it is sent: had the stored password been sent to it, it would
+be in those bytes.
 """
 
 from __future__ import annotations
 
-import base64
-import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +15,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from tests.admin.conftest import Mailbox, api_headers, campaign_data
+from tests.fixtures.recorder import Recorder
 from ucmail_ext.crypto import decrypt_secret
 from ucmail_ext.extension import get_state
 from ucmail_ext.models import AuditEntry, Campaign
@@ -26,78 +24,6 @@ from ucmail_ext.services.admin import campaigns
 pytestmark = pytest.mark.integration
 
 API = "/ucmail/api"
-
-
-class Recorder:
-    """A loopback SMTP look-alike that offers AUTH, refuses it, and records everything."""
-
-    def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.received = bytearray()
-        self.connections = 0
-        self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            with self._lock:
-                self.connections += 1
-            threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
-
-    def _talk(self, conn: socket.socket) -> None:
-        with conn:
-            conn.settimeout(30)
-            conn.sendall(b"220 recorder ESMTP\r\n")
-            buffer = b""
-            try:
-                while True:
-                    chunk = conn.recv(4096)
-                    if not chunk:
-                        return
-                    with self._lock:
-                        self.received += chunk
-                    buffer += chunk
-                    while b"\r\n" in buffer:
-                        line, buffer = buffer.split(b"\r\n", 1)
-                        verb = line.split(b" ", 1)[0].upper()
-                        if verb in (b"EHLO", b"HELO"):
-                            conn.sendall(b"250-recorder\r\n250 AUTH PLAIN LOGIN\r\n")
-                        elif verb == b"AUTH":
-                            conn.sendall(b"535 5.7.8 recorded\r\n")
-                        elif verb == b"QUIT":
-                            conn.sendall(b"221 bye\r\n")
-                            return
-                        else:
-                            conn.sendall(b"250 ok\r\n")
-            except OSError:
-                return
-
-    def saw(self, secret: str) -> bool:
-        with self._lock:
-            data = bytes(self.received)
-        encoded = [
-            secret.encode(),
-            base64.b64encode(secret.encode()),
-            base64.b64encode(b"\0" + secret.encode()),
-        ]
-        # AUTH PLAIN's base64 covers "\0user\0password": decode each line to look inside.
-        decoded = b""
-        for line in data.split(b"\r\n"):
-            for word in line.split(b" "):
-                try:
-                    decoded += base64.b64decode(word, validate=True) + b"\n"
-                except ValueError:
-                    continue
-        return any(e in data for e in encoded) or secret.encode() in decoded
-
-    def close(self) -> None:
-        self.listener.close()
 
 
 @pytest.fixture
