@@ -203,3 +203,15 @@ def test_an_oversized_pasted_image_is_refused_in_the_agents_language(
     page = answer.get_data(as_text=True)
     assert 'id="error-body"' in page
     assert "a pasted image is larger than" not in page
+
+
+def test_the_dialer_activity_chart_reads_in_the_users_zone() -> None:
+    from datetime import UTC, datetime
+
+    from ucmail_ext.i18n import force_timezone
+    from ucmail_ext.services.dialer.charts import _label
+
+    ten_thirty_utc = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
+    with force_timezone("America/Montevideo"):
+        assert _label(ten_thirty_utc, 300) == "07:30"
+        assert _label(ten_thirty_utc, 86400) == "2 Mar"

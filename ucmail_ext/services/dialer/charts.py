@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Integer, cast, extract, func, select
 
 from ucmail_ext.extension import get_state
+from ucmail_ext.i18n import format_date, format_time
 from ucmail_ext.i18n import gettext as _
 from ucmail_ext.models import DialerList, DialerRecord
 from ucmail_ext.services import charts
@@ -43,11 +44,12 @@ def bucket_size(seconds: float) -> int:
 
 
 def _label(moment: datetime, size: int) -> str:
+    """The bucket's start in the user's zone and language."""
     if size < 60:
-        return moment.strftime("%H:%M:%S")
+        return format_time(moment, "HH:mm:ss")
     if size < 86400:
-        return moment.strftime("%H:%M")
-    return moment.strftime("%d %b")
+        return format_time(moment, "HH:mm")
+    return format_date(moment, "d MMM")
 
 
 def _as_utc(moment: datetime) -> datetime:
@@ -63,8 +65,9 @@ def _start(dialer_list: DialerList) -> datetime | None:
 
 
 def activity_chart(dialer_list: DialerList, now: datetime | None = None) -> charts.LineChart:
-    """Cumulative sent / seen / clicked / bounced since the list started (UTC times)."""
-    title = _("Sent, seen, clicked and bounced over time (UTC)")
+    """Cumulative sent / seen / clicked / bounced since the list started (times in the
+    user's zone)."""
+    title = _("Sent, seen, clicked and bounced over time")
     now = _as_utc(now or datetime.now(UTC))
     start = _start(dialer_list)
     if start is None:
