@@ -109,11 +109,18 @@
       })
       .catch(function () { if (status) status.textContent = gettext("Draft not saved (offline?)"); });
   }
-  composer.addEventListener("input", function () {
-    lastTyped = Date.now();
+  function saveSoon() {
     clearTimeout(timer);
     timer = setTimeout(save, SAVE_AFTER_MS);
+  }
+  composer.addEventListener("input", function () {
+    lastTyped = Date.now();
+    saveSoon();
   });
+  // A template is set from code once its text has been fetched: no input event
+  // follows, and the save the select's own change started may have gone without it.
+  var body = document.getElementById("composer-body");
+  if (body) body.addEventListener("ucmail:replaced", saveSoon);
   composer.addEventListener("submit", function () { submitting = true; clearTimeout(timer); });
   window.addEventListener("pagehide", function () { if (timer) save(true); });
 })();
