@@ -8,19 +8,15 @@ never re-sent unless the operator asks for it.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
-import subprocess
-import sys
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from example_host_app.extensions import db
-from tests.dialer import helpers
+from tests.dialer import helpers, workers
 from tests.dialer.helpers import csv_text, upload
 from tests.fixtures.app import csrf_token
 from tests.fixtures.servers import SmtpSink
@@ -29,8 +25,6 @@ from ucmail_ext.services.dialer import dialers as dialer_service
 from ucmail_ext.services.dialer import recovery as dialer_recovery
 from ucmail_ext.services.dialer import send as dialer_send
 from ucmail_ext.services.dialer.journal import Journal, journal_path
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _records(list_id: int) -> dict[str, DialerRecord]:
@@ -98,17 +92,6 @@ def test_records_of_a_live_worker_are_left_alone(any_ctx, any_dialer_id: int) ->
     assert {r.state for r in _records(report.list_id).values()} == {"sending"}
 
 
-def _worker(db_url: str, tmp_path, list_id: int, start_at: float) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.dialer.worker_process", db_url, str(tmp_path), str(list_id),
-         repr(start_at)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
-
-
 @pytest.mark.integration
 def test_worker_killed_mid_list_resumes_with_no_duplicate_and_none_left(
     any_app, sink: SmtpSink, tmp_path
@@ -120,9 +103,9 @@ def test_worker_killed_mid_list_resumes_with_no_duplicate_and_none_left(
         _activate(any_app, list_id)
         db_url = str(db.engine.url.render_as_string(hide_password=False))
 
-    worker = _worker(db_url, tmp_path, list_id, 0)
+    worker = workers.start_worker(db_url, tmp_path, list_id)
     try:
-        sink.wait_for(150, timeout=30)
+        sink.wait_for(150, timeout=120)
         os.kill(worker.pid, signal.SIGKILL)
     finally:
         worker.wait(timeout=10)
@@ -167,13 +150,8 @@ def test_two_workers_on_one_list_send_every_record_once(make_app, sink: SmtpSink
         _activate(app, list_id)
         db_url = str(db.engine.url.render_as_string(hide_password=False))
 
-    start_at = time.time() + 3
-    workers = [_worker(db_url, tmp_path, list_id, start_at) for _ in range(2)]
-    results = []
-    for worker in workers:
-        out, err = worker.communicate(timeout=120)
-        assert worker.returncode == 0, err
-        results.append(json.loads(out.splitlines()[-1]))
+    started = workers.start_workers_together(db_url, tmp_path, list_id, 2)
+    results = workers.results(started)
 
     ids = helpers.message_ids([m.raw for m in sink.messages])
     assert len(ids) == total and len(set(ids)) == total

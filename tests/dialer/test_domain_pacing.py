@@ -11,10 +11,6 @@ limit is never exceeded), which a slow machine can only make easier to meet.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from typing import Any
@@ -23,14 +19,13 @@ import pytest
 from aiosmtpd.smtp import Envelope, Session
 
 from example_host_app.extensions import db
-from tests.dialer import helpers
+from tests.dialer import helpers, workers
 from tests.dialer.helpers import CAMPAIGN, csv_text, upload
 from tests.fixtures.servers import LOOPBACK, _ClosingController, free_port
 from ucmail_ext.models import Dialer, DialerDomain, DialerList
 from ucmail_ext.services.dialer import dialers as dialer_service
 from ucmail_ext.services.dialer import pacing
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SLOW_REPLY = "451 4.7.1 Too many messages to slow.example, try later"
 
 
@@ -236,17 +231,6 @@ def test_paced_domains_are_sent_side_by_side_not_one_after_the_other(ctx) -> Non
             _assert_never_faster(relay, domain, rate)
 
 
-def _worker(db_url: str, tmp_path, list_id: int, start_at: float) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.dialer.worker_process", db_url, str(tmp_path), str(list_id),
-         repr(start_at)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
-
-
 @pytest.mark.integration
 def test_domain_limits_hold_across_two_workers_on_postgresql(make_app, tmp_path) -> None:
     app = make_app("postgresql")
@@ -261,13 +245,8 @@ def test_domain_limits_hold_across_two_workers_on_postgresql(make_app, tmp_path)
         assert dialer_service.play_list(report.list_id, None, "1").ok
         db_url = str(db.engine.url.render_as_string(hide_password=False))
 
-        start_at = time.time() + 3
-        workers = [_worker(db_url, tmp_path, report.list_id, start_at) for _ in range(2)]
-        results = []
-        for worker in workers:
-            out, err = worker.communicate(timeout=180)
-            assert worker.returncode == 0, err
-            results.append(json.loads(out.splitlines()[-1]))
+        started = workers.start_workers_together(db_url, tmp_path, report.list_id, 2)
+        results = workers.results(started)
 
         assert all(result["counts"].get("sent", 0) > 0 for result in results), results
         _assert_sent_once(relay, report.list_id, 60)

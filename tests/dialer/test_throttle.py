@@ -11,17 +11,14 @@ the relay, bursts of 8, then refusals until the window turns.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import time
 
 import pytest
 from sqlalchemy import select
 
 from example_host_app.extensions import db
-from tests.dialer import helpers
+from tests.dialer import helpers, workers
 from tests.dialer.helpers import csv_text, upload
 from tests.dialer.ratelimited import RateLimitedRelay
 from ucmail_ext.mail.replies import classify, is_throttling
@@ -30,7 +27,6 @@ from ucmail_ext.services.dialer import dialers as dialer_service
 from ucmail_ext.services.dialer import pacing
 from ucmail_ext.services.dialer import send as dialer_send
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BURST, WINDOW = 8, 0.2
 TOTAL = 500
 
@@ -115,17 +111,6 @@ def test_throttling_never_counts_as_errors_in_a_row(ctx) -> None:
         assert (dialer.state, dialer.error_streak) == ("stopped", 0)
 
 
-def _worker(db_url: str, tmp_path, list_id: int, start_at: float) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.dialer.worker_process", db_url, str(tmp_path), str(list_id),
-         repr(start_at)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
-
-
 @pytest.mark.integration
 def test_two_workers_share_the_relays_pace_and_send_every_record_once(make_app, tmp_path) -> None:
     app = make_app("postgresql")
@@ -135,13 +120,8 @@ def test_two_workers_share_the_relays_pace_and_send_every_record_once(make_app, 
         assert dialer_service.play_list(list_id, None, "1").ok
         db_url = str(db.engine.url.render_as_string(hide_password=False))
 
-        start_at = time.time() + 1
-        workers = [_worker(db_url, tmp_path, list_id, start_at) for _ in range(2)]
-        results = []
-        for worker in workers:
-            out, err = worker.communicate(timeout=180)
-            assert worker.returncode == 0, err
-            results.append(json.loads(out.splitlines()[-1]))
+        started = workers.start_workers_together(db_url, tmp_path, list_id, 2)
+        results = workers.results(started)
 
         assert all(result["counts"].get("sent", 0) > 0 for result in results)
         _assert_all_sent_once(relay, dialer_id, list_id)
