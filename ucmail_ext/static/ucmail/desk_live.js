@@ -103,8 +103,9 @@
       .then(function (r) { return r.json().then(function (data) { return { ok: r.ok, data: data }; }); })
       .then(function (result) {
         if (!status) return;
+        var retry = gettext("try again");  // on its own: pybabel skips a call nested in another
         status.textContent = result.ok ? gettext("Draft saved %(time)s", { time: clock(result.data.saved_at) })
-          : gettext("Draft not saved: %(error)s", { error: result.data.error || gettext("try again") });
+          : gettext("Draft not saved: %(error)s", { error: result.data.error || retry });
         status.dataset.savedAt = result.ok ? result.data.saved_at : "";
       })
       .catch(function () { if (status) status.textContent = gettext("Draft not saved (offline?)"); });
