@@ -32,7 +32,7 @@ KEPT = words(
     "SMTP IMAP TLS STARTTLS SSL OAuth2 DKIM SPF DMARC TXT DNS RSA Ed25519 HTML CSV Gmail "
     "Outlook Microsoft Google Workspace ucmail linear rrmemory leastrecent fewestcalls "
     "random English Español Português lun mar mié jue vie sáb dom "
-    "Europe Madrid America Montevideo Sales Ventas Firma Regards "
+    "UTC Europe Madrid America Montevideo Sales Ventas Firma Regards "
     "Jane Doe Alex Example Ltd Support Alice Bob Carol Agent Ada Admin Sam Supervisor "
     "test login invalid org com "
     "cliente Consulta"
