@@ -16,9 +16,10 @@ $(STAMP): setup.cfg pyproject.toml
 system-packages:
 	./scripts/system-packages.sh
 
+# Three test processes: most tests wait on real servers, so three keep two cores busy.
 test: $(STAMP) system-packages
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest
+	$(PY) -m pytest -n 3
 
 # The demo needs the runtime and its local mail server only (no test or dev tools).
 $(DEMO_STAMP): setup.cfg pyproject.toml
