@@ -124,7 +124,12 @@ def local_day_start(tz_name: str, now: datetime) -> datetime:
     return local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
 
 
-def _load_of(campaign_id: int, agent_id: Any) -> Any:
+def assigned_load(campaign_id: int, agent_id: Any) -> Any:
+    """How many of the campaign's interactions the agent holds, as a correlated subquery.
+
+    Routing and transfer both compare it with the campaign's maximum; one definition
+    keeps "has room" meaning the same thing on both paths.
+    """
     counted = aliased(Interaction)
     return (
         select(func.count(counted.id))
@@ -238,7 +243,7 @@ def _try_assign(campaign: CampaignRules, interaction_id: int, agent_id: str, now
             Interaction.id == interaction_id,
             Interaction.state == "queued",
             still_routable,
-            _load_of(campaign.id, agent_id) < campaign.max_per_agent,
+            assigned_load(campaign.id, agent_id) < campaign.max_per_agent,
         )
         .values(state="assigned", agent_id=agent_id, assigned_at=now)
         .execution_options(synchronize_session=False)

@@ -13,8 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
-from sqlalchemy.orm import aliased
+from sqlalchemy import exists, select, update
 
 from ucmail_ext.dispatch import enqueue
 from ucmail_ext.extension import get_state
@@ -24,7 +23,7 @@ from ucmail_ext.models import AgentState, Campaign, Interaction, Member, utcnow
 from ucmail_ext.services import audit
 from ucmail_ext.services.access import can_see_campaign, visible_campaign_ids
 from ucmail_ext.services.admin.members import user_name
-from ucmail_ext.services.desk import notes, portal, presence
+from ucmail_ext.services.desk import notes, portal, presence, routing
 from ucmail_ext.services.mail_view import visible_interaction
 
 MAX_NOTE = 2_000
@@ -52,19 +51,6 @@ def _session() -> Any:
     return get_state().session
 
 
-def _load(campaign_id: int, agent_id: Any) -> Any:
-    counted = aliased(Interaction)
-    return (
-        select(func.count(counted.id))
-        .where(
-            counted.campaign_id == campaign_id,
-            counted.agent_id == agent_id,
-            counted.state == "assigned",
-        )
-        .scalar_subquery()
-    )
-
-
 def _movable(interaction_id: int, user: Any) -> Interaction:
     """The interaction, if this user may move it: its holder, or a supervisor."""
     interaction = visible_interaction(interaction_id, user)
@@ -84,7 +70,7 @@ def agent_choices(interaction_id: int, user: Any = None) -> list[AgentChoice]:
         return []
     now = utcnow()
     rows = _session().execute(
-        select(AgentState, _load(campaign.id, AgentState.agent_id))
+        select(AgentState, routing.assigned_load(campaign.id, AgentState.agent_id))
         .join(Member, Member.agent_id == AgentState.agent_id)
         .where(Member.campaign_id == campaign.id)
         .order_by(Member.position, Member.id)
@@ -188,7 +174,7 @@ def to_agent(interaction_id: int, agent_id: str, note: str = "", user: Any = Non
     previous, source = interaction.agent_id, _holder_name(interaction)
     target = choices[agent_id].name
     now = utcnow()
-    room = _load(campaign.id, agent_id) < campaign.max_per_agent
+    room = routing.assigned_load(campaign.id, agent_id) < campaign.max_per_agent
     moved = _moved(
         interaction,
         {"state": "assigned", "agent_id": agent_id, "assigned_at": now, "agent_seen_at": None},
