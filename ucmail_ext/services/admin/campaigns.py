@@ -836,19 +836,33 @@ def check_values(
     probe = _probe(values, current)
     smtp, imap = run_checks(probe)
     detail = _check_detail(campaign_id, probe, smtp, imap)
-    session = _session()
     stored = current is not None and _checked_saved_settings(values, current)
+    _record_check(current if stored else None, smtp, imap, detail, actor_id)
+    return CampaignResult(current, _check_errors(smtp, imap), smtp, imap, status_stored=stored)
+
+
+def _record_check(
+    status_on: Campaign | None,
+    smtp: ConnectionStatus,
+    imap: ConnectionStatus,
+    detail: str,
+    actor_id: str,
+) -> None:
+    """Audit a check and, when it tested the saved logins, make it the campaign's status.
+
+    The status and its audit line go in one transaction so the list never shows a
+    result nobody can trace.
+    """
+    session = _session()
     try:
-        if stored:
-            assert current is not None
-            _store_status(current, smtp, imap)
+        if status_on is not None:
+            _store_status(status_on, smtp, imap)
         audit.record(actor_id, "campaign.check", detail=detail)
         session.commit()
     except Exception:
         session.rollback()
         raise
     log.info("%s checked by %s", detail, actor_id)
-    return CampaignResult(current, _check_errors(smtp, imap), smtp, imap, status_stored=stored)
 
 
 def check_campaign(campaign_id: int, *, actor_id: str) -> CampaignResult:
@@ -856,15 +870,7 @@ def check_campaign(campaign_id: int, *, actor_id: str) -> CampaignResult:
     campaign = get_campaign(campaign_id)
     smtp, imap = run_checks(campaign)
     detail = _check_detail(campaign.id, campaign, smtp, imap)
-    session = _session()
-    try:
-        _store_status(campaign, smtp, imap)
-        audit.record(actor_id, "campaign.check", detail=detail)
-        session.commit()
-    except Exception:
-        session.rollback()
-        raise
-    log.info("%s checked by %s", detail, actor_id)
+    _record_check(campaign, smtp, imap, detail, actor_id)
     return CampaignResult(campaign, _check_errors(smtp, imap), smtp, imap, status_stored=True)
 
 
