@@ -102,6 +102,23 @@ def _tags(record: str) -> dict[str, str]:
     return tags
 
 
+def _lookup_failed(label: str, name: str, exc: LookupFailed) -> Check:
+    """A lookup that did not answer says nothing about the record: warn, never fail."""
+    return Check(
+        label,
+        "warn",
+        name,
+        "",
+        gettext("Could not check: %(reason)s.", reason=exc),
+        gettext("Try again later."),
+    )
+
+
+def _several_records(label: str, name: str, records: list[str], problem: str, fix: str) -> Check:
+    """Receivers ignore every record when a name publishes more than one (SPF and DMARC)."""
+    return Check(label, "fail", name, " | ".join(records), problem, fix)
+
+
 # --------------------------------------------------------------------------- SPF
 
 
@@ -109,14 +126,7 @@ def check_spf(res: dns.resolver.Resolver, domain: str) -> Check:
     try:
         records = [r for r in txt_records(res, domain) if r.lower().startswith("v=spf1")]
     except LookupFailed as exc:
-        return Check(
-            "SPF",
-            "warn",
-            domain,
-            "",
-            gettext("Could not check: %(reason)s.", reason=exc),
-            gettext("Try again later."),
-        )
+        return _lookup_failed("SPF", domain, exc)
     if not records:
         return Check(
             "SPF",
@@ -132,11 +142,10 @@ def check_spf(res: dns.resolver.Resolver, domain: str) -> Check:
         )
     if len(records) > 1:
         # RFC 7208 §4.5: more than one record is a permanent error.
-        return Check(
+        return _several_records(
             "SPF",
-            "fail",
             domain,
-            " | ".join(records),
+            records,
             gettext(
                 "%(domain)s publishes %(count)s SPF records; receivers then ignore all of them.",
                 domain=domain,
@@ -186,14 +195,7 @@ def _check_key(
     try:
         records = [r for r in txt_records(res, name) if "p=" in r]
     except LookupFailed as exc:
-        return Check(
-            label,
-            "warn",
-            name,
-            "",
-            gettext("Could not check: %(reason)s.", reason=exc),
-            gettext("Try again later."),
-        )
+        return _lookup_failed(label, name, exc)
     publish = gettext(
         "Publish this TXT record at %(name)s: %(value)s", name=name, value=expected.value
     )
@@ -286,14 +288,7 @@ def check_dmarc(res: dns.resolver.Resolver, domain: str) -> Check:
             if records:
                 break
     except LookupFailed as exc:
-        return Check(
-            "DMARC",
-            "warn",
-            name,
-            "",
-            gettext("Could not check: %(reason)s.", reason=exc),
-            gettext("Try again later."),
-        )
+        return _lookup_failed("DMARC", name, exc)
     if not records:
         return Check(
             "DMARC",
@@ -313,11 +308,10 @@ def check_dmarc(res: dns.resolver.Resolver, domain: str) -> Check:
             ),
         )
     if len(records) > 1:
-        return Check(
+        return _several_records(
             "DMARC",
-            "fail",
             name,
-            " | ".join(records),
+            records,
             gettext(
                 "%(name)s has %(count)s DMARC records; receivers then ignore them.",
                 name=name,
