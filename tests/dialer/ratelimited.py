@@ -20,6 +20,35 @@ from tests.fixtures.servers import LOOPBACK, _ClosingController, free_port
 THROTTLE_REPLY = "450 4.7.1 Error: too much mail from 127.0.0.1"
 
 
+class FixedWindow:
+    """Postfix anvil's counter: ``burst`` admissions per fixed ``window`` of seconds.
+
+    Shared by the relays here and in the per-domain pacing tests so that both throttle
+    by the same rule; callers hold their own lock around ``admit``.
+    """
+
+    def __init__(self, burst: int, window: float) -> None:
+        self.burst = burst
+        self.window = window
+        self.throttled = 0
+        self._start = time.monotonic()
+        self._unit = -1
+        self._in_unit = 0
+
+    def restart(self) -> None:
+        self._start = time.monotonic()
+
+    def admit(self) -> bool:
+        unit = int((time.monotonic() - self._start) // self.window)
+        if unit != self._unit:
+            self._unit, self._in_unit = unit, 0
+        if self._in_unit >= self.burst:
+            self.throttled += 1
+            return False
+        self._in_unit += 1
+        return True
+
+
 class RateLimitedRelay:
     """A recording relay accepting at most ``burst`` messages per ``window`` seconds."""
 
@@ -31,15 +60,16 @@ class RateLimitedRelay:
         self.keep = keep
         self.port = 0
         self.accepted = 0
-        self.throttled = 0
         self.raws: list[bytes] = []
         self.first_at: float | None = None
         self.last_at: float | None = None
-        self._start = time.monotonic()
-        self._unit = -1
-        self._in_unit = 0
+        self._limit = FixedWindow(burst, window)
         self._cond = threading.Condition()
         self._controller: _ClosingController | None = None
+
+    @property
+    def throttled(self) -> int:
+        return self._limit.throttled
 
     @property
     def allowed_rate(self) -> float:
@@ -51,7 +81,7 @@ class RateLimitedRelay:
             _Handler(self), hostname=self.host, port=self.port, server_hostname="ucmail-relay"
         )
         self._controller.start()
-        self._start = time.monotonic()
+        self._limit.restart()
         return self
 
     def stop(self) -> None:
@@ -68,14 +98,7 @@ class RateLimitedRelay:
     def admit(self) -> bool:
         """One MAIL FROM: inside this time unit's allowance, or refused."""
         with self._cond:
-            unit = int((time.monotonic() - self._start) // self.window)
-            if unit != self._unit:
-                self._unit, self._in_unit = unit, 0
-            if self._in_unit >= self.burst:
-                self.throttled += 1
-                return False
-            self._in_unit += 1
-            return True
+            return self._limit.admit()
 
     def record(self, raw: bytes) -> None:
         with self._cond:

@@ -21,6 +21,7 @@ from aiosmtpd.smtp import Envelope, Session
 from example_host_app.extensions import db
 from tests.dialer import helpers, workers
 from tests.dialer.helpers import CAMPAIGN, csv_text, upload
+from tests.dialer.ratelimited import FixedWindow
 from tests.fixtures.servers import LOOPBACK, _ClosingController, free_port
 from ucmail_ext.models import Dialer, DialerDomain, DialerList
 from ucmail_ext.services.dialer import dialers as dialer_service
@@ -33,12 +34,9 @@ class DomainRelay:
     """Records (arrival time, domain, Message-ID); throttles @slow.example past a burst."""
 
     def __init__(self, burst: int = 2, window: float = 0.5) -> None:
-        self.burst, self.window = burst, window
         self.arrivals: list[tuple[float, str]] = []
         self.raws: list[bytes] = []
-        self.throttled = 0
-        self._unit, self._in_unit = -1, 0
-        self._start = time.monotonic()
+        self._limit = FixedWindow(burst, window)
         self._lock = threading.Lock()
         self.port = free_port()
         self._controller = _ClosingController(
@@ -47,7 +45,7 @@ class DomainRelay:
 
     def __enter__(self) -> DomainRelay:
         self._controller.start()
-        self._start = time.monotonic()
+        self._limit.restart()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -57,14 +55,11 @@ class DomainRelay:
         if not address.lower().endswith("@slow.example"):
             return True
         with self._lock:
-            unit = int((time.monotonic() - self._start) // self.window)
-            if unit != self._unit:
-                self._unit, self._in_unit = unit, 0
-            if self._in_unit >= self.burst:
-                self.throttled += 1
-                return False
-            self._in_unit += 1
-            return True
+            return self._limit.admit()
+
+    @property
+    def throttled(self) -> int:
+        return self._limit.throttled
 
     def record(self, envelope: Envelope) -> None:
         with self._lock:
