@@ -92,16 +92,25 @@ def _stored(app: Flask, campaign_id: int) -> Campaign:
         return campaign
 
 
+def _consenting_campaign(
+    app: Flask, provider: OAuthProvider, dovecot: DovecotServer, smtp: OAuthSmtpSink
+) -> tuple[FlaskClient, str, int]:
+    """An admin, a fresh mailbox the provider will consent for, and its saved campaign."""
+    user = new_mailbox(dovecot)
+    provider.consenting_user = user
+    admin = _client(app, "admin")
+    return admin, user, _create(admin, app, _campaign_form(dovecot, smtp, user))
+
+
 def test_an_oauth_campaign_is_saved_without_password_then_connected_and_checked_green(
     oauth_web: Flask,
     oauth_provider: OAuthProvider,
     oauth_dovecot: DovecotServer,
     oauth_smtp: OAuthSmtpSink,
 ) -> None:
-    user = new_mailbox(oauth_dovecot)
-    oauth_provider.consenting_user = user
-    admin = _client(oauth_web, "admin")
-    campaign_id = _create(admin, oauth_web, _campaign_form(oauth_dovecot, oauth_smtp, user))
+    admin, user, campaign_id = _consenting_campaign(
+        oauth_web, oauth_provider, oauth_dovecot, oauth_smtp
+    )
     assert _stored(oauth_web, campaign_id).smtp_status == "unknown"
 
     start = admin.post(
@@ -146,10 +155,9 @@ def test_a_state_from_another_admin_or_tampered_is_refused_and_stores_nothing(
     oauth_dovecot: DovecotServer,
     oauth_smtp: OAuthSmtpSink,
 ) -> None:
-    user = new_mailbox(oauth_dovecot)
-    oauth_provider.consenting_user = user
-    admin = _client(oauth_web, "admin")
-    campaign_id = _create(admin, oauth_web, _campaign_form(oauth_dovecot, oauth_smtp, user))
+    admin, _, campaign_id = _consenting_campaign(
+        oauth_web, oauth_provider, oauth_dovecot, oauth_smtp
+    )
     start = admin.post(
         f"/ucmail/campaigns/{campaign_id}/oauth/connect", data=_form(admin, oauth_web)
     )
@@ -179,10 +187,9 @@ def test_a_declined_consent_says_so_and_disconnect_forgets_the_tokens(
     oauth_dovecot: DovecotServer,
     oauth_smtp: OAuthSmtpSink,
 ) -> None:
-    user = new_mailbox(oauth_dovecot)
-    oauth_provider.consenting_user = user
-    admin = _client(oauth_web, "admin")
-    campaign_id = _create(admin, oauth_web, _campaign_form(oauth_dovecot, oauth_smtp, user))
+    admin, _, campaign_id = _consenting_campaign(
+        oauth_web, oauth_provider, oauth_dovecot, oauth_smtp
+    )
     url = f"/ucmail/campaigns/{campaign_id}/oauth/connect"
     start = admin.post(url, data=_form(admin, oauth_web))
     declined = admin.get(_local(_consent(start.headers["Location"], "deny")), follow_redirects=True)
@@ -220,10 +227,9 @@ def test_the_json_api_hands_out_a_consent_url_that_connects_the_account(
     oauth_dovecot: DovecotServer,
     oauth_smtp: OAuthSmtpSink,
 ) -> None:
-    user = new_mailbox(oauth_dovecot)
-    oauth_provider.consenting_user = user
-    admin = _client(oauth_web, "admin")
-    campaign_id = _create(admin, oauth_web, _campaign_form(oauth_dovecot, oauth_smtp, user))
+    admin, user, campaign_id = _consenting_campaign(
+        oauth_web, oauth_provider, oauth_dovecot, oauth_smtp
+    )
     headers = {"X-CSRFToken": csrf_token(admin, oauth_web)}
     answer = admin.post(f"/ucmail/api/campaigns/{campaign_id}/oauth/connect", headers=headers)
     assert answer.status_code == 200, answer.get_data(as_text=True)
