@@ -114,12 +114,19 @@ def _assert_sent_once(relay: DomainRelay, list_id: int, total: int) -> None:
     assert db.session.get(DialerList, list_id).state == "done"
 
 
+# Slots are booked ahead at the domain's interval; a sender that a busy machine
+# stalls sends its booked message late, and the next slots then follow closer. The
+# span is short by at most the stall (seen up to ~0.2 s with two test runs on 2 cores).
+STALL_SLACK = 0.5
+
+
 def _assert_never_faster(relay: DomainRelay, domain: str, per_minute: int) -> None:
     """n messages to a domain limited to r/min span at least (n - 1) * 60 / r seconds
-    (90 %, for the relay's own clock); taking longer is always allowed."""
+    (90 %, for the relay's own clock), less the stall slack; taking longer is always
+    allowed. Unpaced, the same messages arrive within a few milliseconds."""
     times = relay.times(domain)
     assert len(times) > 2
-    floor = (len(times) - 1) * 60.0 / per_minute * 0.9
+    floor = (len(times) - 1) * 60.0 / per_minute * 0.9 - STALL_SLACK
     assert times[-1] - times[0] >= floor, (domain, times[-1] - times[0], floor)
 
 
