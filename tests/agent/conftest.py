@@ -12,7 +12,8 @@ from flask.testing import FlaskClient
 
 from tests.agent.desk_fixtures import desk  # noqa: F401  (issue 12: SQLite and PostgreSQL)
 from tests.agent.helpers import member_campaign
-from tests.fixtures.app import csrf_token
+from tests.fixtures.app import TEST_PASSWORD, USERS, csrf_token
+from tests.fixtures.live import browser_login
 from tests.fixtures.servers import SmtpSink
 from tests.routing.helpers import online
 
@@ -43,3 +44,24 @@ def post(client: FlaskClient, app: Flask, url: str, data: dict[str, Any] | None 
 
 def post_json(client: FlaskClient, app: Flask, url: str, payload: dict[str, Any]):  # type: ignore[no-untyped-def]
     return client.post(url, json=payload, headers={"X-CSRFToken": csrf_token(client, app)})
+
+
+WAIT_MS = 20_000  # generous: a shared 2-core machine; every wait is on a condition
+
+
+@pytest.fixture
+def desks(browser: Any, live_server: str) -> Iterator[Any]:
+    """``open_desk("agent1")``: a logged-in page in its own browser context (own cookies)."""
+    contexts: list[Any] = []
+
+    def open_desk(who: str) -> Any:
+        context = browser.new_context(viewport={"width": 1366, "height": 768})
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(WAIT_MS)
+        browser_login(page, live_server, USERS[who][0], TEST_PASSWORD)
+        return page
+
+    yield open_desk
+    for context in contexts:
+        context.close()

@@ -9,7 +9,6 @@ a draft typed in one browser is there in the other; close requires the reason.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import time
 from email import message_from_bytes, policy
 from typing import Any
@@ -18,8 +17,6 @@ import pytest
 
 from tests.agent.conftest import Floor
 from tests.agent.helpers import assigned, reload
-from tests.fixtures.app import TEST_PASSWORD, USERS
-from tests.fixtures.live import browser_login
 from tests.fixtures.servers import SmtpSink
 from tests.routing.helpers import arrive, session
 from ucmail_ext.models import Campaign, Interaction, Schedule
@@ -27,25 +24,6 @@ from ucmail_ext.models import Campaign, Interaction, Schedule
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 SHOTS = "/tmp/shots"
-WAIT_MS = 20_000  # generous: a shared 2-core machine; every wait is on a condition
-
-
-@pytest.fixture
-def desks(browser: Any, live_server: str) -> Iterator[Any]:
-    """``open_desk("agent1")``: a logged-in page in its own browser context (own cookies)."""
-    contexts: list[Any] = []
-
-    def open_desk(who: str) -> Any:
-        context = browser.new_context(viewport={"width": 1366, "height": 768})
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(WAIT_MS)
-        browser_login(page, live_server, USERS[who][0], TEST_PASSWORD)
-        return page
-
-    yield open_desk
-    for context in contexts:
-        context.close()
 
 
 def _type_body(page: Any, text: str) -> None:

@@ -9,21 +9,17 @@ stored, as a slow server would, so only a save started by the insert itself pass
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.agent.conftest import Floor
 from tests.agent.helpers import assigned
-from tests.fixtures.app import TEST_PASSWORD, USERS
-from tests.fixtures.live import browser_login
 from tests.routing.helpers import session
 from ucmail_ext.models import Draft, Template
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
-WAIT_MS = 20_000  # generous: a shared 2-core machine; every wait is on a condition
 ANSWER = "Thanks for writing: a technician will call you tomorrow morning."
 DEADLINE_POLLS = 400  # x 50 ms of the page's own clock: a condition, not a speed
 
@@ -43,24 +39,6 @@ def _wait_for_draft(page: Any, interaction_id: int, wanted: str | None = None) -
             return body
         page.wait_for_timeout(50)
     return body
-
-
-@pytest.fixture
-def desks(browser: Any, live_server: str) -> Iterator[Any]:
-    """``open_desk("agent1")``: a logged-in page in its own browser context."""
-    contexts: list[Any] = []
-
-    def open_desk(who: str) -> Any:
-        context = browser.new_context(viewport={"width": 1366, "height": 768})
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(WAIT_MS)
-        browser_login(page, live_server, USERS[who][0], TEST_PASSWORD)
-        return page
-
-    yield open_desk
-    for context in contexts:
-        context.close()
 
 
 def test_a_template_insert_is_in_the_draft_another_browser_opens(
