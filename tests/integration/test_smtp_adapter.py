@@ -347,3 +347,60 @@ def test_a_malformed_message_id_is_refused() -> None:
 def test_send_raw_refuses_line_breaks_in_envelope_addresses(smtp_sink: SmtpSink) -> None:
     with SmtpConnection(_settings(smtp_sink)) as connection, pytest.raises(HeaderInjectionError):
         connection.send_raw("a@example.org\r\nRCPT TO:<x@y>", ["b@example.org"], b"x")
+
+
+# ------------------------------------------------------------------ work while waiting
+
+
+def test_while_waiting_runs_once_the_body_is_at_the_server_before_its_answer(
+    smtp_sink: SmtpSink,
+) -> None:
+    arrived_first: list[int] = []
+
+    def meanwhile() -> None:
+        # The server has the whole message already: it is recorded before the answer.
+        arrived_first.append(len(smtp_sink.wait_for(1)))
+
+    with SmtpConnection(_settings(smtp_sink)) as connection:
+        result = connection.send_raw(
+            "bounces@example.org", ["x@example.org"], b"Subject: a\r\n\r\nb\r\n", meanwhile
+        )
+        again = connection.send_raw("bounces@example.org", ["y@example.org"], b"Subject: c\r\n\r\n")
+    assert result.ok and again.ok
+    assert arrived_first == [1]
+
+
+def test_while_waiting_sends_the_same_bytes_as_smtplib(smtp_sink: SmtpSink) -> None:
+    raw = b"Subject: dots\r\n\r\n.a line that starts with a dot\r\n..two\r\n.\r\nno final newline"
+    with SmtpConnection(_settings(smtp_sink)) as connection:
+        assert connection.send_raw("b@example.org", ["x@example.org"], raw, lambda: None).ok
+        assert connection.send_raw("b@example.org", ["x@example.org"], raw).ok
+    with_hook, without = smtp_sink.wait_for(2)
+    assert with_hook.raw == without.raw
+    assert b"\r\n.a line that starts with a dot\r\n..two\r\n.\r\n" in with_hook.raw
+
+
+def test_while_waiting_runs_before_a_refusal_of_the_message_not_of_the_recipient(
+    smtp_sink: SmtpSink,
+) -> None:
+    calls: list[str] = []
+    smtp_sink.refused_recipients["gone@example.org"] = "550 5.1.1 no such user"
+    smtp_sink.fail_next(1, "reject")
+    with SmtpConnection(_settings(smtp_sink)) as connection:
+        refused = connection.send_raw(
+            "b@example.org",
+            ["x@example.org"],
+            b"Subject: a\r\n\r\nb\r\n",
+            lambda: calls.append("x"),
+        )
+        gone = connection.send_raw(
+            "b@example.org",
+            ["gone@example.org"],
+            b"Subject: a\r\n\r\nb\r\n",
+            lambda: calls.append("gone"),
+        )
+        later = connection.send_raw("b@example.org", ["y@example.org"], b"Subject: a\r\n\r\nb\r\n")
+    assert (refused.status, refused.code) == ("permfail", 550)
+    assert gone.status == "permfail" and "no such user" in gone.text
+    assert later.ok
+    assert calls == ["x"]

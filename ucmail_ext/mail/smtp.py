@@ -277,16 +277,46 @@ def message_bytes(message: Message) -> bytes:
 # --------------------------------------------------------------------------- sending
 
 
+_LEADING_PERIOD = re.compile(rb"(?m)^\.")
+
+
 class _KeepsRefusals:
-    """Connection.send() drops sendmail()'s partial refusals; keep the last ones."""
+    """Connection.send() drops sendmail()'s partial refusals; keep the last ones.
+
+    ``while_waiting`` (one message's): work to do once the body is sent, before
+    the server's answer is read.
+    """
 
     last_refused: dict[str, tuple[int, bytes]] = {}
+    while_waiting: Callable[[], None] | None = None
 
     def sendmail(self, *args: Any, **kwargs: Any) -> dict[str, tuple[int, bytes]]:
         self.last_refused = {}
         refused = super().sendmail(*args, **kwargs)  # type: ignore[misc]
         self.last_refused = refused
         return refused
+
+    def data(self, msg: bytes | str) -> tuple[int, bytes]:
+        """smtplib's DATA, with ``while_waiting`` run while the server takes the body.
+
+        Checking and storing the message is the server's longest step of a
+        transaction; the dialer renders its next message meanwhile instead of after
+        the answer (bench D1). Bytes only, as smtplib sends them: periods quoted
+        (RFC 5321 §4.5.2), CRLF, then the final dot.
+        """
+        hook, self.while_waiting = self.while_waiting, None
+        if hook is None or not isinstance(msg, bytes):
+            return super().data(msg)  # type: ignore[misc,no-any-return]
+        self.putcmd("data")  # type: ignore[attr-defined]
+        code, reply = self.getreply()  # type: ignore[attr-defined]
+        if code != 354:
+            raise smtplib.SMTPDataError(code, reply)
+        body = _LEADING_PERIOD.sub(b"..", msg)
+        if not body.endswith(b"\r\n"):
+            body += b"\r\n"
+        self.send(body + b".\r\n")  # type: ignore[attr-defined]
+        hook()
+        return self.getreply()  # type: ignore[attr-defined,no-any-return]
 
 
 class _SMTP(_KeepsRefusals, smtplib.SMTP):
@@ -421,13 +451,33 @@ class SmtpConnection:
 
         return self._attempt(deliver)
 
-    def send_raw(self, from_addr: str, to_addrs: Sequence[str], raw: bytes) -> SendResult:
-        """Send pre-rendered bytes on the same session: the dialer's fast path."""
+    def send_raw(
+        self,
+        from_addr: str,
+        to_addrs: Sequence[str],
+        raw: bytes,
+        while_waiting: Callable[[], None] | None = None,
+    ) -> SendResult:
+        """Send pre-rendered bytes on the same session: the dialer's fast path.
+
+        ``while_waiting`` runs once the body is on its way, before the server's
+        answer is read (not at all when the transaction fails earlier); it must not
+        raise.
+        """
         if not to_addrs:
             raise ValueError("a message needs at least one recipient")
         for address in (from_addr, *to_addrs):
             check_header_value(address, "envelope address")
-        return self._attempt(lambda: self._host.sendmail(from_addr, list(to_addrs), raw))
+
+        def deliver() -> dict[str, tuple[int, bytes]]:
+            host = self._host
+            host.while_waiting = while_waiting
+            try:
+                return host.sendmail(from_addr, list(to_addrs), raw)
+            finally:
+                host.while_waiting = None
+
+        return self._attempt(deliver)
 
     @property
     def _host(self) -> _SMTP:

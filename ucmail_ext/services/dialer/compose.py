@@ -236,6 +236,9 @@ class ListComposer:
         self._waiting: deque[ClaimedRecord] = deque()
         self._ahead_lock = threading.Lock()
         self._signing: ThreadPoolExecutor | None = None
+        # Unsigned: the next record rendered while the sender waits (``render_next``).
+        self._ready: dict[int, Prepared | NotSendable] = {}
+        self._taken: set[int] = set()
 
     def _track_clicks(self, list_id: int, template: Template) -> None:
         """The template's links through the click redirect; the text part keeps them as
@@ -288,6 +291,10 @@ class ListComposer:
             self._parts_bytes -= len(old.data) if old else 0
         if self._signer is not None:
             self._render_ahead(records)
+        else:
+            self._ready.clear()
+            self._taken.clear()
+            self._waiting = deque(records)
 
     # -- signing ahead ---------------------------------------------------------------
 
@@ -365,7 +372,32 @@ class ListComposer:
                 self._fill()
             if future is not None and not future.cancelled():
                 return future.result()
+        ready = self._ready.pop(record.id, None)
+        if ready is not None:
+            return ready
+        self._taken.add(record.id)
         return self._render(record)
+
+    def render_next(self) -> None:
+        """Render the batch's next record not yet rendered, for ``render`` to hand out.
+
+        Called by a single sender while the server takes the previous message
+        (``SmtpConnection.send_raw``'s ``while_waiting``): that time is otherwise
+        idle, and rendering in a thread would fight the sender for the GIL. Signed
+        mail renders in its own thread instead (``_render_ahead``). Never raises: a
+        record that fails here renders again when its turn comes.
+        """
+        if self._signer is not None or self._ready:
+            return
+        while self._waiting:
+            record = self._waiting.popleft()
+            if record.id in self._taken:
+                continue
+            try:
+                self._ready[record.id] = self._render(record)
+            except Exception:  # noqa: BLE001 - rendered again, and raises, in its turn
+                return
+            return
 
     def _render(self, record: ClaimedRecord) -> Prepared | NotSendable:
         if record.blacklisted:

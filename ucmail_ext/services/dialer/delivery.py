@@ -177,6 +177,8 @@ class Delivery:
         # The relay asked to slow down: the batch stops, the runner lowers the pace.
         self.throttled = threading.Event()
         self.throttle_text = ""
+        # With one connection: the next message renders while the server takes this one.
+        self.while_waiting: Callable[[], None] | None = None
         # Per-domain pacing (pacing.DomainPacing): each record's booked domain slot, and
         # the domains that said "try later" in this batch. A throttle is then the
         # recipient domain's: only its records stop, the batch goes on.
@@ -250,7 +252,9 @@ class Delivery:
 
     def _send(self, connection: SmtpConnection, claimed: ClaimedRecord, prepared: Prepared) -> None:
         self.journal.attempt(prepared.record_id)
-        result = connection.send_raw(self.sender, [prepared.to], prepared.raw)
+        result = connection.send_raw(
+            self.sender, [prepared.to], prepared.raw, while_waiting=self.while_waiting
+        )
         now = datetime.now(UTC)
         if result.ok:
             self.journal.delivered(prepared.record_id, now)
@@ -325,12 +329,15 @@ class InlineSender:
     """One connection, used by the claiming thread itself.
 
     Measured against rendering ahead in a second thread, this is as fast: the
-    thread hand-offs and the GIL cost what the overlap saves.
+    thread hand-offs and the GIL cost what the overlap saves. The overlap comes
+    from the same thread instead: it renders the next message while the server
+    takes the current one (bench D1: 0.81 to 0.9 of raw smtplib).
     """
 
     def __init__(self, make: Callable[[], SmtpConnection], delivery: Delivery) -> None:
         self.connection = make()
         self.delivery = delivery
+        delivery.while_waiting = delivery.composer.render_next
 
     overlaps = False
 

@@ -510,6 +510,9 @@ class _Runner:
         self.plan = plan
         self.list_id = plan.dialer_list.id
         self.dialer_id = plan.dialer.id
+        # Kept as a value: every commit expires the campaign, and reading its id
+        # would then load it again per batch (D6 statements).
+        self.campaign_id = plan.campaign.id
         self.timezone = plan.dialer.timezone
         self.composer = composer
         self.make_connection = make_connection
@@ -586,7 +589,7 @@ class _Runner:
         done = self.delivery.take_outcomes() if self.delivery is not None else []
         record(self.session, self.token, done)
         self.result.add(done)
-        metrics.dialer_outcomes(self.plan.campaign.id, self.dialer_id, done)
+        metrics.dialer_outcomes(self.campaign_id, self.dialer_id, done)
         self._adapt_pace(done)
         self._save_streak()
         self._heartbeat()
