@@ -124,6 +124,9 @@ def test_a_formatted_reply_goes_out_with_html_text_and_inline_image(
     [html] = parts["text/html"]
     [image] = parts["image/png"]
     assert "multipart/alternative" in parts
+    # The image goes with the HTML, so mail clients do not list it as an attachment.
+    assert image in list(mail.get_body(("related",)).iter_attachments())
+    assert list(mail.iter_attachments()) == []
     assert image.get_content_disposition() == "inline"
     assert "- refund sent" in text.get_content()
     assert "<b>Carla</b>" in html.get_content()

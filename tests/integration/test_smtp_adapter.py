@@ -81,10 +81,65 @@ def test_text_html_and_attachment_arrive_intact(smtp_sink: SmtpSink) -> None:
     assert parsed["Auto-Submitted"] == "auto-replied"
     assert parsed.get_body(("plain",)).get_content().strip() == "Plain body"
     assert "HTML body" in parsed.get_body(("html",)).get_content()
-    parts = {part.get_filename(): part for part in parsed.iter_attachments()}
-    assert parts["report.pdf"].get_content() == b"%PDF-1.4 data"
-    assert parts["logo.png"]["Content-ID"] == "<logo>"
-    assert parts["logo.png"].get_content_disposition() == "inline"
+    files = {part.get_filename(): part for part in parsed.iter_attachments()}
+    assert list(files) == ["report.pdf"]
+    assert files["report.pdf"].get_content() == b"%PDF-1.4 data"
+    related = parsed.get_body(("related",))
+    [logo] = related.iter_attachments()
+    assert logo.get_filename() == "logo.png"
+    assert logo["Content-ID"] == "<logo>"
+    assert logo.get_content_disposition() == "inline"
+    assert logo.get_content() == b"\x89PNG\r\n"
+
+
+def test_inline_images_go_with_the_html_in_multipart_related(smtp_sink: SmtpSink) -> None:
+    """mixed[related[alternative[plain, html], image], file]: mail clients then show
+    the image in the HTML, not also as an attachment (RFC 2387)."""
+    image = OutgoingAttachment("chart.png", "image/png", b"\x89PNG\r\n", content_id="chart")
+    pdf = OutgoingAttachment("terms.pdf", "application/pdf", b"%PDF-1.4")
+    layouts = {
+        "image and file": [image, pdf],
+        "image only": [image],
+        "file only": [pdf],
+    }
+    shapes = {}
+    for name, attachments in layouts.items():
+        message = build_message(
+            sender="support@example.org",
+            to=["zoe@example.org"],
+            subject=name,
+            text="t",
+            html="<p><img src='cid:chart'></p>",
+            attachments=attachments,
+        )
+        parsed = _parse(message_bytes(message))  # type: ignore[arg-type]
+        shapes[name] = [part.get_content_type() for part in parsed.walk()]
+    assert shapes == {
+        "image and file": [
+            "multipart/mixed",
+            "multipart/related",
+            "multipart/alternative",
+            "text/plain",
+            "text/html",
+            "image/png",
+            "application/pdf",
+        ],
+        "image only": [
+            "multipart/mixed",
+            "multipart/related",
+            "multipart/alternative",
+            "text/plain",
+            "text/html",
+            "image/png",
+        ],
+        "file only": [
+            "multipart/mixed",
+            "multipart/alternative",
+            "text/plain",
+            "text/html",
+            "application/pdf",
+        ],
+    }
 
 
 def test_threading_headers_are_set_once(smtp_sink: SmtpSink) -> None:

@@ -28,6 +28,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from email.charset import QP, Charset
 from email.header import Header
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import formataddr
 from typing import Any, Literal
@@ -192,6 +194,31 @@ class _Message(Message):
         charset = Charset("utf-8")
         charset.body_encoding = QP
         return MIMEText(text, _subtype=subtype, _charset=charset)  # type: ignore[arg-type]
+
+    def _message(self) -> MIMEBase:
+        """Inline images go with the HTML in a multipart/related (RFC 2387).
+
+        Flask-Mail puts every file in the multipart/mixed beside the text, where
+        Outlook and Apple Mail list a pasted image as an attachment as well as
+        showing it; inside multipart/related they are the HTML's own resources.
+        """
+        message = super()._message()
+        parts = message.get_payload() if message.is_multipart() else []
+        if not parts or parts[0].get_content_type() != "multipart/alternative":
+            return message
+        inline = [
+            part
+            for part in parts[1:]
+            if part.get("Content-ID") and part.get_content_disposition() == "inline"
+        ]
+        if not inline:
+            return message
+        related = MIMEMultipart("related")
+        for part in (parts[0], *inline):
+            related.attach(part)
+        files = [part for part in parts[1:] if not any(part is item for item in inline)]
+        message.set_payload([related, *files])
+        return message
 
 
 def build_message(
