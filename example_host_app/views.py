@@ -45,7 +45,7 @@ def login() -> ResponseReturnValue:
             email = request.form.get("email", "").strip().lower()
             user = db.session.scalar(db.select(User).where(User.email == email))
             if user and user.check_password(request.form.get("password", "")):
-                login_user(user)
+                login_user(user, remember=request.form.get("remember") == "1")
                 return redirect(_safe_next(request.args.get("next")))
             error = "Wrong email or password."
     return render_template("login.html", error=error), 200 if error is None else 401

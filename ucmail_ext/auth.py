@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from flask import abort, current_app, g, jsonify, redirect, request, session, url_for
 from flask_login import logout_user
+from flask_login.config import COOKIE_NAME
 from flask_wtf.csrf import CSRFError, generate_csrf, validate_csrf
 from werkzeug.exceptions import RequestEntityTooLarge
 from wtforms import ValidationError
 
+from ucmail_ext.crypto import make_token, read_token
 from ucmail_ext.extension import current_agent, get_state
 from ucmail_ext.i18n import N_, gettext
 
@@ -29,6 +32,7 @@ UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 F = TypeVar("F", bound=Callable[..., Any])
 
 EPOCH_KEY = "ucmail_epoch"
+EPOCH_COOKIE = "ucmail_epoch"
 DEFAULT_BODY_LIMIT = ("UCMAIL_REQUEST_MAX_BYTES", "request")
 # What a 413 says for each body_limit noun, whole sentences so that they translate.
 TOO_LARGE = {
@@ -178,20 +182,62 @@ def _check_size() -> None:
 
 def remember_session_epoch(app: Any, user: Any = None, **_: Any) -> None:
     """At login (Flask-Login's signal) the session learns the agent's logout epoch, so
-    a supervisor's "log out" reaches a browser that never opened the portal."""
+    a supervisor's "log out" reaches a browser that never opened the portal.
+
+    The epoch also goes in a cookie of its own that lives as long as a remember-me
+    cookie (``write_epoch_cookie``): a session restored from one has no epoch.
+    """
     if user is None or not getattr(user, "is_authenticated", False):
         return
     from ucmail_ext.services.desk.portal import session_epoch
 
     agent_id = agent_id_of(user)
-    session[EPOCH_KEY] = [agent_id, session_epoch(agent_id)]
+    epoch = [agent_id, session_epoch(agent_id)]
+    session[EPOCH_KEY] = epoch
+    g.ucmail_epoch_cookie = epoch
+
+
+def write_epoch_cookie(response: Any) -> Any:
+    """After a login: the signed epoch, with the remember-me cookie's lifetime and flags."""
+    epoch = g.pop("ucmail_epoch_cookie", None)
+    if epoch is None:
+        return response
+    config = current_app.config
+    duration = config.get("REMEMBER_COOKIE_DURATION") or timedelta(days=365)
+    if not isinstance(duration, timedelta):
+        duration = timedelta(seconds=int(duration))
+    response.set_cookie(
+        EPOCH_COOKIE,
+        make_token("epoch", epoch),
+        max_age=duration,
+        path="/",
+        secure=bool(config.get("REMEMBER_COOKIE_SECURE")),
+        httponly=True,
+        samesite=config.get("REMEMBER_COOKIE_SAMESITE") or "Lax",
+    )
+    return response
+
+
+def _remembered_epoch(agent_id: str) -> int | None:
+    """The epoch the agent's last login in this browser saw, from its cookie."""
+    value = read_token("epoch", request.cookies.get(EPOCH_COOKIE, ""))
+    if isinstance(value, list) and len(value) == 2 and value[0] == agent_id:
+        return value[1] if isinstance(value[1], int) else None
+    return None
+
+
+def _restored_by_remember_cookie() -> bool:
+    name = current_app.config.get("REMEMBER_COOKIE_NAME", COOKIE_NAME)
+    return name in request.cookies
 
 
 def _forced_logout() -> Any:
     """A supervisor's "log out" bumps the agent's epoch; the next request ends the session.
 
-    A session with no epoch (logged in before ucmail was installed, or by a remember
-    cookie) adopts the current one.
+    A session with no epoch adopts the current one, unless the browser sends a
+    remember-me cookie: the session may then have been restored from it after the
+    logout, so the epoch of the login that set it (its own cookie) must still be
+    current. A remember-me login from before that cookie existed logs in again once.
     """
     from ucmail_ext.services.desk.portal import session_epoch
 
@@ -201,11 +247,18 @@ def _forced_logout() -> Any:
     known = session.get(EPOCH_KEY)
     current = session_epoch(agent_id)
     if not isinstance(known, list) or len(known) != 2 or known[0] != agent_id:
+        if _restored_by_remember_cookie() and _remembered_epoch(agent_id) != current:
+            return _end_session()
         session[EPOCH_KEY] = [agent_id, current]
         return None
     if known[1] == current:
         return None
+    return _end_session()
+
+
+def _end_session() -> Any:
     session.pop(EPOCH_KEY, None)
+    # Flask-Login also clears the remember-me cookie the browser sent.
     logout_user()
     if _answers_json() or request.method != "GET":
         return jsonify(error="logged out", logged_out=True, fields={}), 401

@@ -20,7 +20,7 @@ from flask import Flask, current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from itsdangerous.encoding import base64_encode
 
-PURPOSES = ("pixel", "rating", "unsubscribe", "attachment", "click")
+PURPOSES = ("pixel", "rating", "unsubscribe", "attachment", "click", "epoch")
 
 
 class ConfigurationError(RuntimeError):

@@ -95,7 +95,7 @@ class UCMail:
         app.extensions["ucmail"] = state
 
         from ucmail_ext import tasks  # noqa: F401  (registers the shared tasks)
-        from ucmail_ext.auth import guard_request, remember_session_epoch
+        from ucmail_ext.auth import guard_request, remember_session_epoch, write_epoch_cookie
         from ucmail_ext.blueprints import register_blueprints
         from ucmail_ext.cli import register_cli
 
@@ -105,6 +105,7 @@ class UCMail:
         exempt_signed_links(app)
         user_logged_out.connect(_agent_logged_out, app)
         user_logged_in.connect(remember_session_epoch, app)
+        app.after_request(write_epoch_cookie)
         # First of all before_request hooks, the host's global CSRFProtect included:
         # role, CSRF and the body limit are decided before anything reads the body.
         app.before_request_funcs.setdefault(None, []).insert(0, guard_request)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fixtures.app import USERS, csrf_token, login
+from tests.fixtures.app import TEST_PASSWORD, USERS, csrf_token, login
 from tests.supervision.factories import (
     add_member,
     add_message,
@@ -94,3 +94,74 @@ def test_another_agents_logout_leaves_this_session_alone(app, users, client_for,
     agent = client_for("agent1")
     supervisor_logs_out(app, client_for, str(users["agent2"].id))
     assert agent.get(f"{RECORDINGS}/").status_code == 200
+
+
+# ------------------------------------------------------------- remember-me cookies
+
+
+def remembered_agent1(app):
+    """agent1 logged in with "Remember me": a remember-me cookie besides the session."""
+    client = app.test_client()
+    response = client.post(
+        "/login",
+        data={
+            "email": USERS["agent1"][0],
+            "password": TEST_PASSWORD,
+            "csrf_token": csrf_token(client, app),
+            "remember": "1",
+        },
+    )
+    assert response.status_code == 302
+    assert client.get_cookie("remember_token") is not None
+    return client
+
+
+def close_browser(client, app) -> None:
+    """The session cookie ends with the browser; the remember-me cookie stays."""
+    client.delete_cookie(app.config["SESSION_COOKIE_NAME"])
+
+
+def test_a_remembered_login_comes_back_after_the_browser_closes(app, users, conversation):
+    agent = remembered_agent1(app)
+    close_browser(agent, app)
+    assert agent.get(f"{RECORDINGS}/").status_code == 200
+
+
+def test_logout_reaches_a_remember_me_cookie_while_the_browser_is_closed(
+    app, users, client_for, conversation
+):
+    agent = remembered_agent1(app)
+    close_browser(agent, app)
+    supervisor_logs_out(app, client_for, str(users["agent1"].id))
+
+    response = agent.get(f"{RECORDINGS}/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    assert agent.get_cookie("remember_token") is None
+    again = agent.get(f"{RECORDINGS}/")
+    assert again.status_code == 302 and "/login" in again.headers["Location"]
+    login(agent, app, USERS["agent1"][0])
+    assert agent.get(f"{RECORDINGS}/").status_code == 200
+
+
+def test_logout_reaches_a_remember_me_cookie_when_the_browser_is_open(
+    app, users, client_for, conversation
+):
+    agent = remembered_agent1(app)
+    supervisor_logs_out(app, client_for, str(users["agent1"].id))
+    assert agent.get(f"{RECORDINGS}/").status_code == 302
+    close_browser(agent, app)
+    assert agent.get(f"{RECORDINGS}/").status_code == 302
+
+
+@pytest.mark.parametrize("epoch_cookie", ["", '["1", 0]', "forged.token"])
+def test_a_remember_me_cookie_needs_the_signed_epoch_of_its_login(
+    app, users, conversation, epoch_cookie
+):
+    """Missing (a login from before ucmail set it), unsigned or forged: log in again."""
+    agent = remembered_agent1(app)
+    close_browser(agent, app)
+    if epoch_cookie:
+        agent.set_cookie("ucmail_epoch", epoch_cookie)
+    else:
+        agent.delete_cookie("ucmail_epoch")
+    assert agent.get(f"{RECORDINGS}/").status_code == 302
