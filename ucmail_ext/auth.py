@@ -211,7 +211,11 @@ def write_epoch_cookie(response: Any) -> Any:
         make_token("epoch", epoch),
         max_age=duration,
         path="/",
-        secure=bool(config.get("REMEMBER_COOKIE_SECURE")),
+        secure=bool(
+            config.get("REMEMBER_COOKIE_SECURE")
+            or config.get("SESSION_COOKIE_SECURE")
+            or request.is_secure
+        ),
         httponly=True,
         samesite=config.get("REMEMBER_COOKIE_SAMESITE") or "Lax",
     )

@@ -121,7 +121,9 @@ def test_a_host_that_sends_its_own_turns_them_off(make_app):
     assert "Referrer-Policy" not in response.headers
 
 
-def session_cookie(app: Any) -> str:
+def login_cookies(app: Any) -> dict[str, str]:
+    """Every cookie a "Remember me" login sets, by name: the session, the remember-me
+    cookie and ucmail's epoch cookie."""
     from tests.fixtures.app import create_users
 
     create_users(app)
@@ -132,22 +134,28 @@ def session_cookie(app: Any) -> str:
             "email": USERS["agent1"][0],
             "password": TEST_PASSWORD,
             "csrf_token": csrf_token(client, app),
+            "remember": "1",
         },
     )
     assert response.status_code == 302
-    return next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("session="))
+    cookies = response.headers.getlist("Set-Cookie")
+    return {cookie.partition("=")[0]: cookie for cookie in cookies}
 
 
 def test_host_cookies_are_lax_and_secure_on_https(make_app):
-    cookie = session_cookie(make_app(UCMAIL_PUBLIC_URL="https://helpdesk.example"))
-    assert "SameSite=Lax" in cookie and "Secure" in cookie
+    cookies = login_cookies(make_app(UCMAIL_PUBLIC_URL="https://helpdesk.example"))
+    assert set(cookies) == {"session", "remember_token", "ucmail_epoch"}
+    for cookie in cookies.values():
+        assert "SameSite=Lax" in cookie and "Secure" in cookie and "HttpOnly" in cookie
     app = make_app(UCMAIL_PUBLIC_URL="https://helpdesk.example")
     assert app.config["REMEMBER_COOKIE_SECURE"] is True
 
 
 def test_host_cookies_are_lax_but_not_secure_on_plain_http(make_app):
-    cookie = session_cookie(make_app(UCMAIL_PUBLIC_URL="http://127.0.0.1:5000"))
-    assert "SameSite=Lax" in cookie and "Secure" not in cookie
+    cookies = login_cookies(make_app(UCMAIL_PUBLIC_URL="http://127.0.0.1:5000"))
+    assert set(cookies) == {"session", "remember_token", "ucmail_epoch"}
+    for cookie in cookies.values():
+        assert "SameSite=Lax" in cookie and "Secure" not in cookie and "HttpOnly" in cookie
 
 
 # --------------------------------------------------------------------------- browser
