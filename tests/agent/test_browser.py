@@ -7,7 +7,7 @@ import re
 import threading
 from collections.abc import Iterator
 from email import message_from_bytes, policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -15,6 +15,7 @@ import pytest
 from tests.agent.conftest import Floor
 from tests.agent.helpers import add_file, assigned
 from tests.fixtures.app import TEST_PASSWORD, USERS
+from tests.fixtures.http_server import QuietThreadingHTTPServer
 from tests.fixtures.live import browser_login
 from tests.fixtures.servers import SmtpSink
 from tests.routing.helpers import arrive, session
@@ -47,7 +48,7 @@ class RemoteHost:
                 pass
 
         self.hits = hits
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = QuietThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
