@@ -114,31 +114,12 @@ def test_inline_images_go_with_the_html_in_multipart_related(smtp_sink: SmtpSink
         )
         parsed = _parse(message_bytes(message))  # type: ignore[arg-type]
         shapes[name] = [part.get_content_type() for part in parsed.walk()]
+    text_and_html = ["multipart/alternative", "text/plain", "text/html"]
+    with_image = ["multipart/mixed", "multipart/related", *text_and_html, "image/png"]
     assert shapes == {
-        "image and file": [
-            "multipart/mixed",
-            "multipart/related",
-            "multipart/alternative",
-            "text/plain",
-            "text/html",
-            "image/png",
-            "application/pdf",
-        ],
-        "image only": [
-            "multipart/mixed",
-            "multipart/related",
-            "multipart/alternative",
-            "text/plain",
-            "text/html",
-            "image/png",
-        ],
-        "file only": [
-            "multipart/mixed",
-            "multipart/alternative",
-            "text/plain",
-            "text/html",
-            "application/pdf",
-        ],
+        "image and file": [*with_image, "application/pdf"],
+        "image only": with_image,
+        "file only": ["multipart/mixed", *text_and_html, "application/pdf"],
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fixtures.app import TEST_PASSWORD, USERS, csrf_token, login
+from tests.fixtures.app import USERS, csrf_token, login
 from tests.supervision.factories import (
     add_member,
     add_message,
@@ -102,16 +102,7 @@ def test_another_agents_logout_leaves_this_session_alone(app, users, client_for,
 def remembered_agent1(app):
     """agent1 logged in with "Remember me": a remember-me cookie besides the session."""
     client = app.test_client()
-    response = client.post(
-        "/login",
-        data={
-            "email": USERS["agent1"][0],
-            "password": TEST_PASSWORD,
-            "csrf_token": csrf_token(client, app),
-            "remember": "1",
-        },
-    )
-    assert response.status_code == 302
+    login(client, app, USERS["agent1"][0], remember=True)
     assert client.get_cookie("remember_token") is not None
     return client
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.dialer.helpers import csv_text, make_dialer, simple_rows, upload
 from tests.dialer.helpers import make_campaign as make_dialer_campaign
-from tests.fixtures.app import TEST_PASSWORD, USERS, csrf_token
+from tests.fixtures.app import TEST_PASSWORD, USERS
 from tests.fixtures.live import browser_login
 from tests.supervision.factories import (
     add_member,
@@ -124,20 +124,10 @@ def test_a_host_that_sends_its_own_turns_them_off(make_app):
 def login_cookies(app: Any) -> dict[str, str]:
     """Every cookie a "Remember me" login sets, by name: the session, the remember-me
     cookie and ucmail's epoch cookie."""
-    from tests.fixtures.app import create_users
+    from tests.fixtures.app import create_users, login
 
     create_users(app)
-    client = app.test_client()
-    response = client.post(
-        "/login",
-        data={
-            "email": USERS["agent1"][0],
-            "password": TEST_PASSWORD,
-            "csrf_token": csrf_token(client, app),
-            "remember": "1",
-        },
-    )
-    assert response.status_code == 302
+    response = login(app.test_client(), app, USERS["agent1"][0], remember=True)
     cookies = response.headers.getlist("Set-Cookie")
     return {cookie.partition("=")[0]: cookie for cookie in cookies}
 
