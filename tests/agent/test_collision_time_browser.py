@@ -11,7 +11,7 @@ import pytest
 from tests.agent.conftest import Floor
 from tests.agent.helpers import assigned
 from tests.fixtures.app import TEST_PASSWORD, USERS
-from tests.fixtures.live import browser_login
+from tests.fixtures.live import browser_login, screen_page
 from tests.routing.helpers import session
 from ucmail_ext.models import Interaction, Message
 
@@ -24,13 +24,8 @@ LATE_EVENING = datetime(2026, 3, 10, 1, 30, tzinfo=UTC)
 
 @pytest.fixture
 def montevideo_page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(
-        locale="en-US", timezone_id="America/Montevideo", viewport={"width": 1366, "height": 768}
-    )
-    page = context.new_page()
-    page.set_default_timeout(WAIT_MS)
-    yield page
-    context.close()
+    with screen_page(browser, WAIT_MS, locale="en-US", timezone_id="America/Montevideo") as page:
+        yield page
 
 
 def test_the_newer_message_warning_shows_the_agents_local_time_not_utc(

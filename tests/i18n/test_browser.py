@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 
 from tests.fixtures.app import TEST_PASSWORD, USERS
-from tests.fixtures.live import browser_login
+from tests.fixtures.live import browser_login, screen_page
 from tests.i18n.helpers import (
     answered_interaction,
     dialer_record,
@@ -25,28 +25,9 @@ SHOTS = Path("/tmp/shots")
 
 
 @pytest.fixture
-def spanish_page(browser: Any) -> Iterator[Any]:
-    """A browser whose language is Spanish (Uruguay), as an agent in Montevideo has it."""
-    context = browser.new_context(
-        locale="es-UY", timezone_id="America/Montevideo", viewport={"width": 1366, "height": 768}
-    )
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    try:
-        yield page
-    finally:
-        context.close()
-
-
-@pytest.fixture
 def english_page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(locale="en-US", viewport={"width": 1366, "height": 768})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    try:
+    with screen_page(browser, locale="en-US") as page:
         yield page
-    finally:
-        context.close()
 
 
 def _shot(page: Any, name: str) -> None:

@@ -5,7 +5,6 @@ after the page loaded (tray, live tables, states)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,19 +40,6 @@ def _english_left(page: Any) -> list[str]:
     # The live page, as the scripts left it (its <template>s and <script>s aside).
     html = page.evaluate("document.documentElement.outerHTML")
     return sorted(words(visible_text(html)) - _spanish_words() - KEPT - DATA)
-
-
-@pytest.fixture
-def spanish_page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(
-        locale="es-UY", timezone_id="America/Montevideo", viewport={"width": 1366, "height": 768}
-    )
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    try:
-        yield page
-    finally:
-        context.close()
 
 
 def _shot(page: Any, name: str) -> None:

@@ -17,7 +17,7 @@ import pytest
 from tests.agent.conftest import Floor
 from tests.agent.helpers import add_file, assigned
 from tests.fixtures.app import TEST_PASSWORD, USERS
-from tests.fixtures.live import browser_login
+from tests.fixtures.live import browser_login, screen_page
 from tests.routing.helpers import session
 from ucmail_ext.models import Campaign, Interaction, Message, utcnow
 
@@ -29,13 +29,8 @@ SERIOUS = ("serious", "critical")
 
 @pytest.fixture
 def axe_page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1366, "height": 768}, bypass_csp=True)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    try:
+    with screen_page(browser, bypass_csp=True) as page:
         yield page
-    finally:
-        context.close()
 
 
 def serious_violations(page: Any) -> list[str]:
