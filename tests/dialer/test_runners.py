@@ -9,16 +9,12 @@ Redis, on a queue and key prefix private to the test.
 from __future__ import annotations
 
 import ast
-import json
-import os
 import re
 import secrets
 import signal
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +23,7 @@ from flask import Flask
 
 from example_host_app.extensions import db
 from tests.dialer import helpers
+from tests.fixtures.celery_workers import CeleryWorkers, wait_until
 from tests.fixtures.servers import SmtpSink
 from ucmail_ext.models import DialerList, DialerRecord
 from ucmail_ext.services import locks
@@ -34,56 +31,14 @@ from ucmail_ext.services.dialer import dialers as dialer_service
 from ucmail_ext.services.dialer import recovery as dialer_recovery
 from ucmail_ext.services.dialer import runners
 
-ROOT = Path(__file__).resolve().parents[2]
 # A paced dialer (at most 200 messages/s for all runners together) so that a list
 # lasts long enough for both runners to take part, however fast the machine.
 SECONDS_BETWEEN = 0.005
 SUCCEEDED = re.compile(r"Task ucmail\.dialer\.run_list\[[^\]]+\] succeeded in [\d.]+s: (\{.*\})")
 
 
-class Workers:
-    """Solo Celery workers, one process (and one log) each."""
-
-    def __init__(self, app: Flask, settings: dict[str, Any], tmp_path: Path) -> None:
-        self.tmp_path = tmp_path
-        self.queue = settings["queue"]
-        self.env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "HELPDESK_SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
-            "HELPDESK_SECRET_KEY": app.config["SECRET_KEY"],
-            "HELPDESK_UCMAIL_ATTACHMENT_DIR": app.config["UCMAIL_ATTACHMENT_DIR"],
-            "HELPDESK_UCMAIL_MESSAGE_ID_DOMAIN": app.config["UCMAIL_MESSAGE_ID_DOMAIN"],
-            "HELPDESK_UCMAIL_PUBLIC_URL": app.config["UCMAIL_PUBLIC_URL"],
-            "HELPDESK_CELERY": json.dumps(settings["celery"]),
-            **{f"HELPDESK_{key}": json.dumps(value) for key, value in settings["config"].items()},
-        }
-        self.processes: list[subprocess.Popen[bytes]] = []
-        self.logs: list[Path] = []
-
-    def start(self) -> int:
-        n = len(self.processes)
-        log = self.tmp_path / f"worker{n}.log"
-        with open(log, "wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "make_celery", "worker", "-P", "solo",
-                 "-Q", self.queue, "-n", f"runner{n}.{os.getpid()}@%h", "-l", "info",
-                 "--without-heartbeat", "--without-mingle", "--without-gossip"],
-                env=self.env,
-                cwd=ROOT,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        self.processes.append(process)
-        self.logs.append(log)
-        return n
-
-    def text(self, n: int) -> str:
-        return self.logs[n].read_text(errors="replace")
-
-    def wait_ready(self) -> None:
-        for n in range(len(self.processes)):
-            wait_until(lambda n=n: " ready." in self.text(n), 120, f"worker {n} starts")
+class Workers(CeleryWorkers):
+    """Solo workers that run lists: what each run returned, and who got one."""
 
     def runs(self, n: int) -> list[dict[str, Any]]:
         """What each run_list task worker ``n`` finished returned."""
@@ -91,19 +46,6 @@ class Workers:
 
     def received(self, n: int) -> bool:
         return "Task ucmail.dialer.run_list[" in self.text(n)
-
-    def stop_all(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.kill()
-            process.wait(10)
-
-
-def wait_until(condition: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        time.sleep(0.1)
 
 
 @pytest.fixture

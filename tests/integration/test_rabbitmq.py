@@ -9,16 +9,11 @@ prefix), so it never meets another test session's workers on the shared brokers.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +23,7 @@ from example_host_app.extensions import db
 from tests.agent.conftest import post
 from tests.dialer import helpers as dialer_helpers
 from tests.fixtures.app import create_users, login
+from tests.fixtures.celery_workers import CeleryWorkers, wait_until
 from tests.fixtures.live import mail_server_settings
 from tests.fixtures.servers import SmtpSink
 from tests.inbound.helpers import mail
@@ -41,7 +37,6 @@ from ucmail_ext.services.inbound import ingest
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 RABBITMQ_URL = os.environ.get("UCMAIL_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 
 
@@ -83,57 +78,6 @@ def broker(request, redis_url, redis_prefix) -> Iterator[dict[str, Any]]:
             conn.default_channel.queue_delete(queue)
 
 
-class Workers:
-    """``celery -A make_celery worker`` processes on the broker's private queue."""
-
-    def __init__(self, app, broker: dict[str, Any], tmp_path: Path) -> None:
-        self.tmp_path = tmp_path
-        self.queue = broker["queue"]
-        self.env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "HELPDESK_SQLALCHEMY_DATABASE_URI": app.config["SQLALCHEMY_DATABASE_URI"],
-            "HELPDESK_SECRET_KEY": app.config["SECRET_KEY"],
-            "HELPDESK_UCMAIL_ATTACHMENT_DIR": app.config["UCMAIL_ATTACHMENT_DIR"],
-            "HELPDESK_UCMAIL_MESSAGE_ID_DOMAIN": app.config["UCMAIL_MESSAGE_ID_DOMAIN"],
-            "HELPDESK_UCMAIL_PUBLIC_URL": app.config["UCMAIL_PUBLIC_URL"],
-            "HELPDESK_UCMAIL_DISPATCH": "celery",
-            "HELPDESK_CELERY": json.dumps(broker["celery"]),
-            **{f"HELPDESK_{key}": json.dumps(value) for key, value in broker["config"].items()},
-        }
-        self.started: list[tuple[subprocess.Popen[bytes], Any]] = []
-
-    def start(self) -> subprocess.Popen[bytes]:
-        log = open(self.tmp_path / f"worker{len(self.started)}.log", "wb")  # noqa: SIM115
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "make_celery", "worker", "-P", "threads",
-             "-c", "4", "-Q", self.queue, "--without-heartbeat", "--without-mingle",
-             "--without-gossip", "-l", "info"],
-            env=self.env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        self.started.append((process, log))
-        return process
-
-    def stop_all(self) -> None:
-        """Killed, not stopped: a warm shutdown on RabbitMQ can take 20 s, and the
-        queue is thrown away anyway."""
-        for process, log in self.started:
-            if process.poll() is None:
-                process.kill()
-            process.wait(10)
-            log.close()
-
-
-def wait_until(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        time.sleep(0.05)
-
-
 def _scalar(app, fn):  # type: ignore[no-untyped-def]
     with app.app_context():
         db.session.expire_all()
@@ -155,7 +99,7 @@ def test_poll_route_reply_and_a_killed_dialer_worker(
     assert uses_redis == (broker["name"] == "redis")  # RabbitMQ: locks in the database
     users = create_users(app)
     agent_id = str(users["agent1"].id)
-    workers = Workers(app, broker, tmp_path)
+    workers = CeleryWorkers(app, broker, tmp_path)
     with SmtpSink(credentials=(imap_account.user, imap_account.password)) as sink:
         try:
             with app.app_context():
@@ -176,7 +120,7 @@ def test_poll_route_reply_and_a_killed_dialer_worker(
                 # Connected while empty: what arrives next is live mail, not history.
                 assert ingest.poll_mailbox(campaign_id).status == "ok"
             dovecot.append(imap_account.user, mail(1, subject="Printer on fire"))
-            workers.start()
+            workers.start("-P", "threads", "-c", "4")
 
             with app.app_context():
                 enqueue("ucmail.inbound.poll_mailbox", campaign_id)
@@ -211,7 +155,9 @@ def test_poll_route_reply_and_a_killed_dialer_worker(
             workers.stop_all()
 
 
-def _killed_dialer_worker_is_finished_by_another(app, workers: Workers, sink: SmtpSink) -> None:
+def _killed_dialer_worker_is_finished_by_another(
+    app, workers: CeleryWorkers, sink: SmtpSink
+) -> None:
     total = 300
     with app.app_context():
         dialer_id = dialer_helpers.make_dialer(dialer_helpers.make_campaign(sink.port))
@@ -219,11 +165,11 @@ def _killed_dialer_worker_is_finished_by_another(app, workers: Workers, sink: Sm
         list_id = dialer_helpers.upload(dialer_id, csv, subject="x").list_id
         assert dialer_service.play_list(list_id, None, "1").ok  # enqueues ucmail.dialer.run_list
     sink.wait_for(50, timeout=30)
-    first = workers.started[0][0]
+    first = workers.processes[0]
     first.send_signal(signal.SIGKILL)
     first.wait(10)
     assert sink.count < total
-    workers.start()
+    workers.start("-P", "threads", "-c", "4")
     with app.app_context():
         # The beat, once the dead worker's lease has run out: settle and restart the list.
         dialer_recovery.tick(datetime.now(UTC) + timedelta(seconds=30))
