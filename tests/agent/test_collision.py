@@ -18,6 +18,7 @@ from tests.agent.desk_fixtures import as_other_user
 from tests.agent.helpers import assigned, reload
 from tests.fixtures.servers import SmtpSink
 from tests.routing.helpers import arrive, session
+from tests.supervision.factories import add_message
 from ucmail_ext.models import Campaign, Interaction, Message, Viewer, utcnow
 from ucmail_ext.services import locks
 from ucmail_ext.services.desk import collision
@@ -159,18 +160,12 @@ def test_a_new_customer_message_asks_first_then_send_anyway_sends(
     interaction_id = assigned(floor, floor.agent1, "Shared")
     alice = client_for("agent1")
     seen = _seen_id(alice.get(f"/ucmail/agent/?open={interaction_id}&compose=reply").get_data(True))
-    interaction = session().get(Interaction, interaction_id)
-    interaction.messages.append(
-        Message(
-            campaign_id=floor.campaign_id,
-            direction="in",
-            status="received",
-            message_id="later-1@example.org",
-            from_addr="customer@example.org",
-            from_name="Carla Customer",
-            subject="Re: Shared",
-            text="Never mind, it works now!",
-        )
+    add_message(
+        session().get(Interaction, interaction_id),
+        text="Never mind, it works now!",
+        message_id="later-1@example.org",
+        from_name="Carla Customer",
+        subject="Re: Shared",
     )
     session().commit()
 

@@ -13,7 +13,8 @@ from tests.agent.helpers import assigned
 from tests.fixtures.app import TEST_PASSWORD, USERS
 from tests.fixtures.live import browser_login, screen_page
 from tests.routing.helpers import session
-from ucmail_ext.models import Interaction, Message
+from tests.supervision.factories import add_message
+from ucmail_ext.models import Interaction
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -39,20 +40,13 @@ def test_the_newer_message_warning_shows_the_agents_local_time_not_utc(
     page.goto(f"{live_server}/ucmail/agent/?open={interaction_id}&compose=reply")
     expect(page.locator("#composer-editor")).to_be_visible()
 
-    interaction = session().get(Interaction, interaction_id)
-    assert interaction is not None
-    interaction.messages.append(
-        Message(
-            campaign_id=floor.campaign_id,
-            direction="in",
-            status="received",
-            message_id="later-tz@example.org",
-            from_addr="customer@example.org",
-            from_name="Carla Customer",
-            subject="Re: Shared",
-            text="Never mind, it works now!",
-            date=LATE_EVENING,
-        )
+    add_message(
+        session().get(Interaction, interaction_id),
+        text="Never mind, it works now!",
+        message_id="later-tz@example.org",
+        from_name="Carla Customer",
+        subject="Re: Shared",
+        date=LATE_EVENING,
     )
     session().commit()
 

@@ -15,7 +15,8 @@ from tests.agent.helpers import assigned
 from tests.fixtures.app import USERS, login
 from tests.fixtures.servers import SmtpSink
 from tests.routing.helpers import session
-from ucmail_ext.models import Draft, Interaction, Message
+from tests.supervision.factories import add_message
+from ucmail_ext.models import Draft, Interaction
 from ucmail_ext.services.desk import drafts, portal
 
 
@@ -151,16 +152,10 @@ def test_a_restored_draft_still_catches_what_arrived_since_it_began(
             "seen_message_id": newest,
         },
     )
-    interaction = session().get(Interaction, interaction_id)
-    interaction.messages.append(
-        Message(
-            campaign_id=floor.campaign_id,
-            direction="in",
-            status="received",
-            message_id="late@example.org",
-            from_addr="customer@example.org",
-            text="One more thing",
-        )
+    add_message(
+        session().get(Interaction, interaction_id),
+        text="One more thing",
+        message_id="late@example.org",
     )
     session().commit()
 
