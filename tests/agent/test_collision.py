@@ -17,7 +17,7 @@ from tests.agent.conftest import Floor, post, post_json
 from tests.agent.desk_fixtures import as_other_user
 from tests.agent.helpers import assigned, reload
 from tests.fixtures.servers import SmtpSink
-from tests.routing.helpers import arrive, session
+from tests.routing.helpers import arrive, make_campaign, session
 from tests.supervision.factories import add_message
 from ucmail_ext.models import Campaign, Interaction, Message, Viewer, utcnow
 from ucmail_ext.services import locks
@@ -43,10 +43,7 @@ def presence_app(request: pytest.FixtureRequest, make_app) -> Iterator[Flask]:  
 
 def test_each_viewer_sees_the_others_and_who_is_typing(presence_app: Flask) -> None:
     with presence_app.app_context():
-        campaign = Campaign(name="Support", email_address="support@example.com")
-        session().add(campaign)
-        session().commit()
-        interaction_id = arrive(campaign).id
+        interaction_id = arrive(make_campaign()).id
 
         collision.touch(interaction_id, "a", "Alice Agent")
         collision.touch(interaction_id, "b", "Bob Agent", typing=True)
@@ -67,10 +64,7 @@ def test_each_viewer_sees_the_others_and_who_is_typing(presence_app: Flask) -> N
 
 def test_a_viewer_whose_entry_ran_out_is_gone(any_app: Flask) -> None:
     with any_app.app_context():
-        campaign = Campaign(name="Support", email_address="support@example.com")
-        session().add(campaign)
-        session().commit()
-        interaction_id = arrive(campaign).id
+        interaction_id = arrive(make_campaign()).id
         collision.touch(interaction_id, "a", "Alice Agent")
         collision.touch(interaction_id, "b", "Bob Agent")
         row = session().get(Viewer, (interaction_id, "b"))
