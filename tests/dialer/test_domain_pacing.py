@@ -67,6 +67,11 @@ class DomainRelay:
             self.arrivals.append((time.monotonic(), domain))
             self.raws.append(bytes(envelope.original_content or envelope.content or b""))
 
+    def clear(self) -> None:
+        with self._lock:
+            self.arrivals.clear()
+            self.raws.clear()
+
     def domains(self) -> list[str]:
         return [domain for _, domain in self.arrivals]
 
@@ -233,8 +238,20 @@ def test_paced_domains_are_sent_side_by_side_not_one_after_the_other(ctx) -> Non
             _assert_never_faster(relay, domain, rate)
 
 
+# Runs of the two-worker test until both workers sent (see its docstring).
+SHARED_RUN_ATTEMPTS = 3
+
+
 @pytest.mark.integration
 def test_domain_limits_hold_across_two_workers_on_postgresql(make_app, tmp_path) -> None:
+    """Two worker processes share one list's domain limits on PostgreSQL.
+
+    The run shows sharing only if both workers sent. One that books a domain's next
+    slots may keep the domain (its loop claims again at once, while the other comes
+    back a beat later), which costs nothing, since the domains' limits set the pace,
+    but then one worker alone was tested: the run is repeated with a new list, up to
+    three times, until both sent. The limits are checked on every run.
+    """
     app = make_app("postgresql")
     limits = {"a.example": 240, "b.example": 120, "c.example": 600}
     with DomainRelay() as relay, app.app_context():
@@ -242,23 +259,29 @@ def test_domain_limits_hold_across_two_workers_on_postgresql(make_app, tmp_path)
         dialer_id = _dialer(relay.port, spec)
         rows = _rows("a.example", 12) + _rows("b.example", 8) + _rows("c.example", 20)
         rows += _rows("free.example", 20)
-        report = upload(dialer_id, csv_text(rows), subject="Hi ${name}")
         app.config["UCMAIL_DISPATCH"] = "off"
-        assert dialer_service.play_list(report.list_id, None, "1").ok
         db_url = str(db.engine.url.render_as_string(hide_password=False))
+        runs = []
+        for _ in range(SHARED_RUN_ATTEMPTS):
+            relay.clear()
+            report = upload(dialer_id, csv_text(rows), subject="Hi ${name}")
+            assert dialer_service.play_list(report.list_id, None, "1").ok
 
-        started = workers.start_workers_together(db_url, tmp_path, report.list_id, 2)
-        results = workers.results(started)
+            started = workers.start_workers_together(db_url, tmp_path, report.list_id, 2)
+            results = workers.results(started)
 
-        assert all(result["counts"].get("sent", 0) > 0 for result in results), results
-        _assert_sent_once(relay, report.list_id, 60)
-        for domain, rate in limits.items():
-            _assert_never_faster(relay, domain, rate)
-        # The unlimited domain is not held to anyone's pace: it is through first.
-        order = relay.domains()
-        assert max(i for i, d in enumerate(order) if d == "free.example") < max(
-            i for i, d in enumerate(order) if d == "b.example"
-        )
+            _assert_sent_once(relay, report.list_id, 60)
+            for domain, rate in limits.items():
+                _assert_never_faster(relay, domain, rate)
+            # The unlimited domain is not held to anyone's pace: it is through first.
+            order = relay.domains()
+            assert max(i for i, d in enumerate(order) if d == "free.example") < max(
+                i for i, d in enumerate(order) if d == "b.example"
+            )
+            runs.append(results)
+            if all(result["counts"].get("sent", 0) > 0 for result in results):
+                break
+        assert all(result["counts"].get("sent", 0) > 0 for result in runs[-1]), runs
 
 
 def test_monitoring_names_the_domains_held_back_while_running(ctx, sink) -> None:
