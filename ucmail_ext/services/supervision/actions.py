@@ -9,6 +9,7 @@ they are opened, not on every poll.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -127,6 +128,21 @@ def require_agent(agent_id: str) -> list[Campaign]:
     return campaigns
 
 
+def _held(agent_id: str, campaign_ids: Iterable[int], *order: Any) -> list[Interaction]:
+    """The interactions the agent holds in these campaigns (the supervisor's visible ones)."""
+    return list(
+        _session().scalars(
+            select(Interaction)
+            .where(
+                Interaction.agent_id == agent_id,
+                Interaction.state == "assigned",
+                Interaction.campaign_id.in_(sorted(campaign_ids)),
+            )
+            .order_by(*order)
+        )
+    )
+
+
 def record_view(by: str, action: str, agent_id: str) -> None:
     """Opening spy, monitor or info is the audited act; the polls that follow are not."""
     if action not in VIEW_ACTIONS:
@@ -170,15 +186,7 @@ def spy(agent_id: str, after_id: int = 0, now: datetime | None = None) -> SpyVie
     """The agent's active interactions, read-only; ``after_id`` returns only newer messages."""
     campaigns = {c.id: c for c in require_agent(agent_id)}
     now = now or utcnow()
-    interactions = _session().scalars(
-        select(Interaction)
-        .where(
-            Interaction.agent_id == agent_id,
-            Interaction.state == "assigned",
-            Interaction.campaign_id.in_(list(campaigns)),
-        )
-        .order_by(Interaction.assigned_at, Interaction.id)
-    )
+    interactions = _held(agent_id, campaigns, Interaction.assigned_at, Interaction.id)
     state = _state(agent_id)
     return SpyView(
         agent_id=agent_id,
@@ -334,15 +342,7 @@ class ReassignRow:
 def reassign_rows(agent_id: str) -> list[ReassignRow]:
     """The agent's open interactions in the campaigns this supervisor may see."""
     campaigns = {c.id: c for c in require_agent(agent_id)}
-    held = _session().scalars(
-        select(Interaction)
-        .where(
-            Interaction.agent_id == agent_id,
-            Interaction.state == "assigned",
-            Interaction.campaign_id.in_(sorted(campaigns)),
-        )
-        .order_by(Interaction.arrived_at)
-    )
+    held = _held(agent_id, campaigns, Interaction.arrived_at)
     queues = transfer.queue_choices()
     return [
         ReassignRow(
