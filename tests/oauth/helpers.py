@@ -18,6 +18,34 @@ from ucmail_ext.models import Campaign, utcnow
 PROVIDER = "local"
 
 
+def campaign_form(
+    user: str, dovecot: DovecotServer, smtp_port: int, **overrides: Any
+) -> dict[str, Any]:
+    """The campaign form's values for an OAuth2 mailbox on the test servers."""
+    data: dict[str, Any] = {
+        "name": "M365 support",
+        "email_address": user,
+        "username": user,
+        "auth_method": "oauth2",
+        "oauth_provider": PROVIDER,
+        "smtp_host": "127.0.0.1",
+        "smtp_port": smtp_port,
+        "smtp_security": "none",
+        "imap_host": dovecot.host,
+        "imap_port": dovecot.port,
+        "imap_security": "none",
+        "imap_folder": "INBOX",
+        "receive_emails": True,
+        "enabled": True,
+        "max_per_agent": 3,
+        "service_level_seconds": 600,
+        "strategy": "rrmemory",
+        "timezone": "UTC",
+    }
+    data.update(overrides)
+    return data
+
+
 def oauth_config(provider: OAuthProvider, **extra: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
         "UCMAIL_OAUTH_PROVIDERS": {PROVIDER: provider.config()},

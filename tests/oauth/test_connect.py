@@ -15,7 +15,7 @@ from example_host_app.extensions import db
 from tests.fixtures.app import USERS, create_users, csrf_token, login
 from tests.fixtures.oauth_provider import OAuthProvider, OAuthSmtpSink
 from tests.fixtures.servers import DovecotServer
-from tests.oauth.helpers import PROVIDER, new_mailbox, oauth_config
+from tests.oauth.helpers import campaign_form, new_mailbox, oauth_config
 from ucmail_ext.crypto import decrypt_secret
 from ucmail_ext.models import AuditEntry, Campaign
 
@@ -38,26 +38,8 @@ def _form(client: FlaskClient, app: Flask, **data: Any) -> dict[str, Any]:
 
 
 def _campaign_form(dovecot: DovecotServer, sink: OAuthSmtpSink, user: str) -> dict[str, Any]:
-    return {
-        "name": "M365 support",
-        "email_address": user,
-        "username": user,
-        "auth_method": "oauth2",
-        "oauth_provider": PROVIDER,
-        "smtp_host": "127.0.0.1",
-        "smtp_port": sink.port,
-        "smtp_security": "none",
-        "imap_host": dovecot.host,
-        "imap_port": dovecot.port,
-        "imap_security": "none",
-        "imap_folder": "INBOX",
-        "receive_emails": "on",
-        "enabled": "on",
-        "max_per_agent": 3,
-        "service_level_seconds": 600,
-        "strategy": "rrmemory",
-        "timezone": "UTC",
-    }
+    """As a browser posts it: ticked boxes say "on"."""
+    return campaign_form(user, dovecot, sink.port, receive_emails="on", enabled="on")
 
 
 def _consent(authorize_url: str, decision: str = "allow") -> str:

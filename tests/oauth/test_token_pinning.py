@@ -20,7 +20,12 @@ from tests.fixtures.app import USERS, create_users, csrf_token, login
 from tests.fixtures.oauth_provider import OAuthProvider, OAuthSmtpSink
 from tests.fixtures.recorder import Recorder
 from tests.fixtures.servers import DovecotServer
-from tests.oauth.helpers import PROVIDER, make_oauth_campaign, new_mailbox, oauth_config
+from tests.oauth.helpers import (
+    campaign_form,
+    make_oauth_campaign,
+    new_mailbox,
+    oauth_config,
+)
 from ucmail_ext.crypto import decrypt_secret
 from ucmail_ext.models import Campaign
 
@@ -64,32 +69,6 @@ def _tokens(app: Flask, campaign_id: int) -> tuple[str, str]:
             decrypt_secret(campaign.oauth_access_token_encrypted),
             decrypt_secret(campaign.oauth_refresh_token_encrypted),
         )
-
-
-def _edit(user: str, dovecot: DovecotServer, smtp_port: int, **overrides: Any) -> dict[str, Any]:
-    """The edit form's values for the saved campaign, with ``overrides`` typed in."""
-    data: dict[str, Any] = {
-        "name": "M365 support",
-        "email_address": user,
-        "username": user,
-        "auth_method": "oauth2",
-        "oauth_provider": PROVIDER,
-        "smtp_host": "127.0.0.1",
-        "smtp_port": smtp_port,
-        "smtp_security": "none",
-        "imap_host": dovecot.host,
-        "imap_port": dovecot.port,
-        "imap_security": "none",
-        "imap_folder": "INBOX",
-        "receive_emails": True,
-        "enabled": True,
-        "max_per_agent": 3,
-        "service_level_seconds": 600,
-        "strategy": "rrmemory",
-        "timezone": "UTC",
-    }
-    data.update(overrides)
-    return data
 
 
 def _connected(app: Flask, provider: OAuthProvider, dovecot: DovecotServer, port: int) -> int:
@@ -136,7 +115,7 @@ def test_api_check_of_an_edit_aimed_at_other_servers_never_sends_the_tokens_ther
     user = _user(oauth_web, campaign_id)
     admin = _admin(oauth_web)
     body = {
-        **_edit(
+        **campaign_form(
             user,
             oauth_dovecot,
             smtp_recorder.port,
@@ -174,9 +153,9 @@ def test_form_test_connection_aimed_at_another_server_never_sends_the_tokens_the
     user = _user(oauth_web, campaign_id)
     admin = _admin(oauth_web)
     if moved == "smtp":
-        values = _edit(user, oauth_dovecot, smtp_recorder.port)
+        values = campaign_form(user, oauth_dovecot, smtp_recorder.port)
     else:
-        values = _edit(
+        values = campaign_form(
             user,
             oauth_dovecot,
             oauth_smtp.port,
